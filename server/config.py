@@ -1,0 +1,234 @@
+"""Configuration: config.yaml loaded once into frozen dataclasses.
+
+Every section of config.yaml is a dataclass below, field for field, and config.yaml documents
+each key. ``${VAR}`` in a string is replaced by the environment variable (a start-up error
+when unset); ``${VAR:-fallback}`` uses ``fallback`` when it is unset or empty. An unknown key
+or a value of the wrong type stops start-up with a ConfigError naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union, get_args, get_origin, get_type_hints
+
+import yaml
+
+from server.errors import ConfigError
+
+__all__ = [
+    "Config",
+    "LimitsConfig",
+    "ProviderConfig",
+    "ProvidersConfig",
+    "ServerConfig",
+    "SseConfig",
+    "WebSocketConfig",
+    "config_from_mapping",
+    "load_config",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    shutdown_timeout_s: float = 10.0  # bound on a graceful stop
+    log_level: str = "INFO"
+
+
+@dataclass(frozen=True, slots=True)
+class LimitsConfig:
+    max_sessions_per_connection: int = 100
+    max_message_bytes: int = 1_048_576  # one WS frame or one HTTP request body
+    max_prompt_chars: int = 100_000
+    max_messages: int = 256
+    outbox_merge_bytes: int = 262_144  # queued bytes past which chunks of a session merge
+    outbox_max_bytes: int = 8_388_608  # queued bytes past which a connection is closed 1013
+    send_timeout_s: float = 30.0  # one write may block this long before 1013
+
+
+@dataclass(frozen=True, slots=True)
+class WebSocketConfig:
+    heartbeat_s: float = 20.0  # ping interval; a peer that does not pong is closed
+
+
+@dataclass(frozen=True, slots=True)
+class SseConfig:
+    keepalive_s: float = 15.0  # `: ping` comment interval while a stream is quiet
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderConfig:
+    type: str
+    model: str | None = None
+    api_key: str | None = None
+    base_url: str | None = None
+    timeout_s: float = 60.0
+    params: dict[str, Any] = field(default_factory=dict)  # default generation parameters
+
+
+@dataclass(frozen=True, slots=True)
+class ProvidersConfig:
+    default: str = "sim"
+    entries: dict[str, ProviderConfig] = field(
+        default_factory=lambda: {"sim": ProviderConfig(type="sim", model="sim-1")}
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    server: ServerConfig = field(default_factory=ServerConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    websocket: WebSocketConfig = field(default_factory=WebSocketConfig)
+    sse: SseConfig = field(default_factory=SseConfig)
+    providers: ProvidersConfig = field(default_factory=ProvidersConfig)
+
+
+def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> Config:
+    """Read a YAML file into a Config. Raises ConfigError naming the bad key."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    return config_from_mapping(raw or {}, os.environ if environ is None else environ)
+
+
+def config_from_mapping(raw: Any, environ: Mapping[str, str]) -> Config:
+    """Build a Config from already-parsed YAML (what tests use)."""
+    raw = _interpolate(raw, environ, "")
+    if not isinstance(raw, dict):
+        raise ConfigError("config: the top level must be a mapping")
+    providers = raw.pop("providers", None)
+    config: Config = _build(Config, raw, "")
+    if providers is not None:
+        config = dataclasses.replace(config, providers=_providers(providers))
+    _check(config)
+    return config
+
+
+def _providers(raw: Any) -> ProvidersConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError("providers: must be a mapping")
+    default = raw.get("default", "sim")
+    if not isinstance(default, str):
+        raise ConfigError("providers.default: must be a string")
+    entries = {
+        name: _build(ProviderConfig, value, f"providers.{name}.")
+        for name, value in raw.items()
+        if name != "default"
+    }
+    if default not in entries:
+        raise ConfigError(f"providers.default: {default!r} is not a configured provider")
+    return ProvidersConfig(default=default, entries=entries)
+
+
+def _check(config: Config) -> None:
+    limits = config.limits
+    for name in ("max_sessions_per_connection", "max_message_bytes", "max_prompt_chars"):
+        if getattr(limits, name) < 1:
+            raise ConfigError(f"limits.{name}: must be at least 1")
+    if limits.outbox_max_bytes < limits.outbox_merge_bytes:
+        raise ConfigError("limits.outbox_max_bytes: must not be below limits.outbox_merge_bytes")
+    if not 0 <= config.server.port <= 65535:
+        raise ConfigError("server.port: must be from 0 to 65535")
+
+
+def _build(cls: Any, raw: Any, prefix: str) -> Any:
+    """Instantiate dataclass ``cls`` from ``raw``, checking keys and types."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: must be a mapping")
+    hints = get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in known:
+            raise ConfigError(f"{prefix}{key}: unknown key")
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            values[key] = _build(hint, value, f"{prefix}{key}.")
+        else:
+            values[key] = _cast(value, hint, f"{prefix}{key}")
+    missing = [
+        name
+        for name, f in known.items()
+        if name not in values
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise ConfigError(f"{prefix}{missing[0]}: is required")
+    return cls(**values)
+
+
+def _cast(value: Any, hint: Any, key: str) -> Any:
+    origin = get_origin(hint)
+    if origin in (Union, types.UnionType):
+        options = get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in (o for o in options if o is not type(None)):
+            try:
+                return _cast(value, option, key)
+            except ConfigError as exc:
+                errors.append(exc)
+        raise errors[0]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: must be a mapping")
+        return dict(value)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: must be a list")
+        (item,) = get_args(hint)
+        return [_cast(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    elif hint is str:
+        if isinstance(value, str):
+            return value
+    elif hint is Any:
+        return value
+    raise ConfigError(f"{key}: must be {getattr(hint, '__name__', hint)}, got {value!r}")
+
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _interpolate(value: Any, environ: Mapping[str, str], key: str) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: _interpolate(v, environ, f"{key}.{k}" if key else str(k)) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_interpolate(v, environ, f"{key}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, str) or "${" not in value:
+        return value
+
+    def replace(match: re.Match[str]) -> str:
+        name, fallback = match.group(1), match.group(2)
+        found = environ.get(name)
+        if found:
+            return found
+        if fallback is not None:
+            return fallback
+        raise ConfigError(f"{key}: environment variable {name} is not set")
+
+    return _ENV.sub(replace, value)

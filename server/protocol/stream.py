@@ -1,0 +1,194 @@
+"""SessionStream: the per-session state machine of PROTOCOL.md section 2.
+
+Feed it what the provider produced and it returns the envelopes to send, with ``seq``,
+``index`` and ``accumulated_length`` already right. It does no I/O and never awaits; the
+clock is a parameter. The only legal shape it can produce is::
+
+    stream_start (content_chunk | metadata)* [content_complete | error] stream_end
+
+Calling a method that would break that shape raises StreamStateError (an AssertionError
+too: it is always a bug in the caller, never bad input).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from enum import Enum
+from typing import Any, Literal
+
+from server.protocol.envelope import Envelope, EventType
+
+__all__ = ["EndReason", "SessionStream", "StreamStateError", "estimate_tokens"]
+
+EndReason = Literal["complete", "cancelled", "error", "timeout", "shutdown"]
+
+
+class StreamStateError(RuntimeError, AssertionError):
+    """A SessionStream method was called out of order."""
+
+
+class _State(Enum):
+    NEW = "new"
+    OPEN = "open"
+    SETTLED = "settled"  # content_complete or error sent; only stream_end may follow
+    ENDED = "ended"
+
+
+def estimate_tokens(chars: int) -> int:
+    """Rough token count for text a provider never counted (about 4 characters a token)."""
+    return (chars + 3) // 4
+
+
+class SessionStream:
+    """Builds one session's envelopes in order. Not thread-safe; one owner."""
+
+    def __init__(
+        self, session_id: str, *, prompt_chars: int = 0, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.session_id = session_id
+        self._clock = clock
+        self._state = _State.NEW
+        self._seq = 0
+        self._prompt_chars = prompt_chars
+        self._parts: list[str] = []
+        self._length = 0
+        self._chunks = 0
+        self._started_at = 0.0
+        self._usage: dict[str, int] | None = None
+
+    # Reading state.
+
+    @property
+    def ended(self) -> bool:
+        return self._state is _State.ENDED
+
+    @property
+    def settled(self) -> bool:
+        """True once content_complete or error was produced (only stream_end may follow)."""
+        return self._state in (_State.SETTLED, _State.ENDED)
+
+    @property
+    def chunks(self) -> int:
+        """How many content_chunk events were produced."""
+        return self._chunks
+
+    @property
+    def length(self) -> int:
+        """Code points of content produced so far."""
+        return self._length
+
+    def text(self) -> str:
+        """All content produced so far."""
+        if len(self._parts) > 1:
+            self._parts[:] = ["".join(self._parts)]
+        return self._parts[0] if self._parts else ""
+
+    def usage(self) -> dict[str, Any]:
+        """Best usage known now; ``estimated`` when the provider never reported it."""
+        if self._usage is not None:
+            return {**self._usage, "estimated": False}
+        return {
+            "input_tokens": estimate_tokens(self._prompt_chars),
+            "output_tokens": estimate_tokens(self._length),
+            "estimated": True,
+        }
+
+    # Producing events.
+
+    def start(self, *, provider: str, model: str, resume_token: str | None) -> Envelope:
+        """The ``stream_start`` event (seq 0). Must be called first, once."""
+        self._expect(_State.NEW, "start")
+        self._state = _State.OPEN
+        self._started_at = self._clock()
+        data = {
+            "session_id": self.session_id,
+            "provider": provider,
+            "model": model,
+            "resume_token": resume_token,
+        }
+        return self._event(EventType.STREAM_START, data)
+
+    def chunk(self, text: str) -> Envelope:
+        """A ``content_chunk`` carrying ``text`` (callers skip empty text)."""
+        self._expect(_State.OPEN, "chunk")
+        self._parts.append(text)
+        self._length += len(text)
+        index = self._chunks
+        self._chunks += 1
+        data = {"content": text, "index": index, "accumulated_length": self._length}
+        return self._event(EventType.CONTENT_CHUNK, data)
+
+    def extend_chunk(self, pending: Envelope, text: str) -> None:
+        """Append ``text`` to this session's newest chunk, which has not been sent yet.
+
+        Used under backpressure instead of ``chunk()``: no seq or index is spent, and
+        ``accumulated_length`` of the merged chunk stays true. After calling this the caller
+        must not have sent ``pending`` already; it is the caller's job to know that.
+        """
+        self._expect(_State.OPEN, "extend_chunk")
+        data = pending["data"]
+        if pending["session"] != self.session_id or data["index"] != self._chunks - 1:
+            raise StreamStateError("only the newest chunk of this session can be extended")
+        self._parts.append(text)
+        self._length += len(text)
+        data["content"] += text
+        data["accumulated_length"] = self._length
+
+    def record_usage(self, input_tokens: int, output_tokens: int) -> None:
+        """Remember the provider's own usage count (used by stream_end)."""
+        self._usage = {"input_tokens": input_tokens, "output_tokens": output_tokens}
+
+    def metadata(self, data: dict[str, Any]) -> Envelope:
+        """A ``metadata`` event (usage, finish_reason, model, ttft_ms, ...)."""
+        self._expect(_State.OPEN, "metadata")
+        return self._event(EventType.METADATA, data)
+
+    def complete(self) -> list[Envelope]:
+        """Success: ``content_complete`` then ``stream_end{complete}``."""
+        self._expect(_State.OPEN, "complete")
+        self._state = _State.SETTLED
+        text = self.text()
+        done = self._event(
+            EventType.CONTENT_COMPLETE, {"total_content": text, "total_length": self._length}
+        )
+        return [done, self.end("complete")]
+
+    def fail(self, error: dict[str, Any]) -> list[Envelope]:
+        """Failure: ``error{code, message, retryable}`` then ``stream_end{error}``."""
+        self._expect(_State.OPEN, "fail")
+        self._state = _State.SETTLED
+        return [self._event(EventType.ERROR, error), self.end("error")]
+
+    def end(self, reason: EndReason) -> Envelope:
+        """The last event. ``complete``/``error`` only after complete()/fail() settled it."""
+        if self._state is _State.ENDED or self._state is _State.NEW:
+            raise StreamStateError(f"cannot end a stream that is {self._state.value}")
+        settled = self._state is _State.SETTLED
+        if settled != (reason in ("complete", "error")):
+            raise StreamStateError(f"reason {reason!r} does not fit a {self._state.value} stream")
+        self._state = _State.ENDED
+        data = {
+            "reason": reason,
+            "duration_ms": round((self._clock() - self._started_at) * 1000),
+            "chunks": self._chunks,
+            "usage": self.usage(),
+        }
+        return self._event(EventType.STREAM_END, data)
+
+    # Private helpers.
+
+    def _expect(self, state: _State, action: str) -> None:
+        if self._state is not state:
+            raise StreamStateError(f"cannot {action} a stream that is {self._state.value}")
+
+    def _event(self, type_: EventType, data: dict[str, Any]) -> Envelope:
+        seq = self._seq
+        self._seq += 1
+        return {
+            "type": type_.value,
+            "session": self.session_id,
+            "seq": seq,
+            "timestamp": int(self._clock() * 1000),
+            "data": data,
+        }

@@ -1,0 +1,135 @@
+"""Outbox: the bounded queue between sessions and one transport writer (PROTOCOL.md §7).
+
+Sessions call ``send()``/``send_text()`` without awaiting; one writer task per connection
+calls ``drain()`` and does the I/O. Under pressure (more than ``merge_bytes`` queued) new
+text of a session is appended to that session's newest queued chunk instead of queueing
+another event, so a slow reader costs the server memory for its text only, not per token.
+Past ``max_bytes`` the outbox overflows: it drops everything, refuses further events and
+calls ``on_overflow`` so the transport can close the connection (1013).
+
+Call order: ``send*`` after ``close()`` or an overflow is accepted and discarded, because a
+session may still be finishing when its connection goes away.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Protocol
+
+from server.protocol.envelope import Envelope
+from server.protocol.stream import SessionStream
+
+__all__ = ["CollectingSink", "Outbox", "Sink"]
+
+_CHUNK_OVERHEAD = 96  # bytes of envelope around a chunk's text, roughly, once encoded
+_EVENT_SIZE = 256
+
+
+class Sink(Protocol):
+    """All a session knows of its transport."""
+
+    def send(self, envelope: Envelope) -> None:
+        """Queue one event. Never blocks; discarded once the transport is gone."""
+        ...
+
+    def send_text(self, stream: SessionStream, text: str) -> Envelope | None:
+        """Queue ``text`` as a new chunk of ``stream``, or merge it into a queued one.
+
+        Returns the new chunk, or None when the text was merged into a queued chunk.
+        """
+        ...
+
+
+class Outbox:
+    """Per-connection queue of envelopes with chunk merging and a hard cap."""
+
+    def __init__(
+        self,
+        *,
+        merge_bytes: int,
+        max_bytes: int,
+        on_ready: Callable[[], None],
+        on_overflow: Callable[[], None],
+    ) -> None:
+        self._queue: deque[Envelope] = deque()
+        self._bytes = 0
+        self._newest_chunk: dict[str, Envelope] = {}
+        self._merge_bytes = merge_bytes
+        self._max_bytes = max_bytes
+        self._on_ready = on_ready
+        self._on_overflow = on_overflow
+        self.closed = False
+        self.merged = 0  # chunks merged into an earlier one (an observable for tests/metrics)
+
+    @property
+    def queued_bytes(self) -> int:
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def send(self, envelope: Envelope) -> None:
+        if self.closed:
+            return
+        session: str | None = envelope.get("session")
+        if session is not None and envelope["type"] == "content_chunk":
+            self._newest_chunk[session] = envelope
+            size = len(envelope["data"]["content"]) + _CHUNK_OVERHEAD
+        else:
+            if session is not None:
+                self._newest_chunk.pop(session, None)
+            size = _EVENT_SIZE
+        self._queue.append(envelope)
+        self._grow(size)
+        self._on_ready()
+
+    def send_text(self, stream: SessionStream, text: str) -> Envelope | None:
+        if self.closed:
+            stream.chunk(text)  # keep the session's own record whole
+            return None
+        pending = self._newest_chunk.get(stream.session_id)
+        if pending is not None and self._bytes >= self._merge_bytes:
+            stream.extend_chunk(pending, text)
+            self.merged += 1
+            self._grow(len(text))
+            return None
+        envelope = stream.chunk(text)
+        self.send(envelope)
+        return envelope
+
+    def drain(self) -> list[Envelope]:
+        """Everything queued, oldest first; the queue is empty afterwards."""
+        batch = list(self._queue)
+        self._queue.clear()
+        self._newest_chunk.clear()
+        self._bytes = 0
+        return batch
+
+    def close(self) -> None:
+        """Discard what is queued and accept nothing more."""
+        self.closed = True
+        self._queue.clear()
+        self._newest_chunk.clear()
+        self._bytes = 0
+
+    def _grow(self, size: int) -> None:
+        self._bytes += size
+        if self._bytes > self._max_bytes:
+            self.close()
+            self._on_overflow()
+
+
+class CollectingSink:
+    """A sink that keeps every event in memory (the non-streaming /api/completion path)."""
+
+    def __init__(self) -> None:
+        self.events: list[Envelope] = []
+
+    def send(self, envelope: Envelope) -> None:
+        self.events.append(envelope)
+
+    def send_text(self, stream: SessionStream, text: str) -> Envelope | None:
+        envelope = stream.chunk(text)
+        self.events.append(envelope)
+        return envelope

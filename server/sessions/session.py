@@ -1,0 +1,155 @@
+"""Session: one generation, run as one asyncio task owned by the SessionManager.
+
+``run()`` drives provider events through a SessionStream into a Sink. Cancelling the task
+is the only way to stop it early, and it always ends the stream properly: the CancelledError
+lands inside the provider's read (which aborts the upstream request) and becomes
+``stream_end`` with the reason set by whoever cancelled (cancelled, shutdown, timeout).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import aclosing
+
+from server.errors import ProviderError, error_payload
+from server.protocol.envelope import Envelope, Start
+from server.protocol.stream import EndReason, SessionStream
+from server.providers.base import Finish, Provider, ProviderEvent, ProviderRequest, TextDelta, Usage
+from server.sessions.outbox import Sink
+
+__all__ = ["Session"]
+
+logger = logging.getLogger(__name__)
+
+
+class Session:
+    """State and coroutine of one generation session."""
+
+    def __init__(
+        self,
+        start: Start,
+        provider: Provider,
+        sink: Sink,
+        *,
+        resume_token: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.id = start.session
+        self.start = start
+        self.provider = provider
+        self.sink = sink
+        self.resume_token = resume_token
+        self.request = ProviderRequest(
+            messages=start.messages,
+            model=start.model or start.params.get("model"),
+            system=start.system,
+            params={k: v for k, v in start.params.items() if k != "model"},
+        )
+        self.model = self.request.model or provider.default_model
+        self.stream = SessionStream(self.id, prompt_chars=self.request.prompt_chars, clock=clock)
+        self.end_reason: EndReason | None = None
+        self._cancel_reason: EndReason = "cancelled"
+        self._began = 0.0
+
+    def request_cancel(self, reason: EndReason = "cancelled") -> None:
+        """Say why the task is about to be cancelled (the manager then cancels it)."""
+        self._cancel_reason = reason
+
+    def open(self) -> None:
+        """Send ``stream_start``. Called by the manager before the task exists, so even a
+        session cancelled before its task ever ran has a start to pair with its end."""
+        self._began = time.monotonic()
+        self._emit(
+            self.stream.start(
+                provider=self.provider.name, model=self.model, resume_token=self.resume_token
+            )
+        )
+
+    def close_if_open(self) -> None:
+        """End a stream whose task never got to (cancelled before its first step)."""
+        if not self.stream.ended:
+            self._finish([self.stream.end(self._cancel_reason)])
+
+    async def run(self) -> None:
+        """Produce the rest of the session's life. Returns normally even when cancelled."""
+        stream = self.stream
+        began = self._began
+        try:
+            metadata = await self._generate(began)
+        except asyncio.CancelledError:
+            # The cancel is the acknowledgement's cause: answer it, do not propagate it. The
+            # task is ours alone, so nothing above waits for the CancelledError itself.
+            self._finish([stream.end(self._cancel_reason)])
+            return
+        except Exception as exc:
+            self._finish(stream.fail(error_payload(exc)))
+            return
+        self._emit(stream.metadata(metadata))
+        self._finish(stream.complete())
+
+    async def _generate(self, began: float) -> dict[str, object]:
+        """Stream the provider's text; return the final metadata payload."""
+        delay = self.start.chunk_delay_ms / 1000
+        ttft_ms: int | None = None
+        finish: Finish | None = None
+        async with aclosing(self._provider_events()) as events:
+            async for event in events:
+                match event:
+                    case TextDelta(text) if text:
+                        if ttft_ms is None:
+                            ttft_ms = round((time.monotonic() - began) * 1000)
+                        self.sink.send_text(self.stream, text)
+                        if delay:
+                            await asyncio.sleep(delay)
+                    case Usage(input_tokens, output_tokens):
+                        self.stream.record_usage(input_tokens, output_tokens)
+                    case Finish():
+                        finish = event
+        if finish is None:
+            raise ProviderError("the provider's stream ended without its final frame")
+        usage = self.stream.usage()
+        return {
+            "usage": {
+                "input_tokens": usage["input_tokens"],
+                "output_tokens": usage["output_tokens"],
+            },
+            "finish_reason": finish.reason,
+            "model": finish.model or self.model,
+            "ttft_ms": ttft_ms,
+        }
+
+    def _provider_events(self) -> AsyncGenerator[ProviderEvent, None]:
+        return _as_generator(self.provider.stream(self.request))
+
+    def _emit(self, envelope: Envelope) -> None:
+        self.sink.send(envelope)
+
+    def _finish(self, envelopes: list[Envelope]) -> None:
+        for envelope in envelopes:
+            self._emit(envelope)
+        end = envelopes[-1]["data"]
+        self.end_reason = end["reason"]
+        logger.info(
+            "session %s ended reason=%s provider=%s chunks=%d duration_ms=%d",
+            self.id,
+            end["reason"],
+            self.provider.name,
+            end["chunks"],
+            end["duration_ms"],
+        )
+
+
+async def _as_generator(
+    events: AsyncIterator[ProviderEvent],
+) -> AsyncGenerator[ProviderEvent, None]:
+    """Wrap any async iterator so ``aclosing`` can always close it (and the upstream)."""
+    try:
+        async for event in events:
+            yield event
+    finally:
+        close = getattr(events, "aclose", None)
+        if close is not None:
+            await close()

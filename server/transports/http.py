@@ -1,0 +1,119 @@
+"""Plain HTTP routes: /api/completion, /api/sessions/{id}/cancel, /healthz; JSON errors."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from server import __version__
+from server.errors import ErrorCode, ProtocolError, TokenmuxError, error_payload, http_status
+from server.protocol.envelope import Start
+from server.protocol.validate import InputLimits, parse_http_request
+from server.sessions.outbox import CollectingSink
+from server.state import CONFIG, CONNECTIONS, MANAGER
+
+__all__ = [
+    "handle_cancel",
+    "handle_completion",
+    "handle_health",
+    "json_error",
+    "read_start",
+]
+
+
+def json_response(body: dict[str, Any], status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
+
+
+def json_error(exc: Exception) -> web.Response:
+    """``{error: {code, message}}`` with the status that goes with the code."""
+    payload = error_payload(exc)
+    body = {"error": {"code": payload["code"], "message": payload["message"]}}
+    return json_response(body, http_status(ErrorCode(payload["code"])))
+
+
+async def read_start(request: web.Request) -> Start:
+    """Parse and validate a streaming/completion request body. Raises TokenmuxError."""
+    config = request.app[CONFIG]
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise ProtocolError(
+            f"request body larger than {config.limits.max_message_bytes} bytes",
+            code=ErrorCode.MESSAGE_TOO_LARGE,
+        ) from None
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise ProtocolError("the request body is not valid JSON") from None
+    limits = InputLimits(
+        max_prompt_chars=config.limits.max_prompt_chars, max_messages=config.limits.max_messages
+    )
+    return parse_http_request(obj, limits, default_session=uuid.uuid4().hex)
+
+
+async def handle_completion(request: web.Request) -> web.Response:
+    """POST /api/completion: the same request as /api/stream, answered in one piece."""
+    try:
+        start = await read_start(request)
+        scope = request.app[MANAGER].http
+        sink = CollectingSink()
+        session = scope.start(start, sink)
+    except TokenmuxError as exc:
+        return json_error(exc)
+    try:
+        await scope.wait(session)
+    finally:
+        scope.stop(session)  # the client went away: stop the provider too
+    end = sink.events[-1]["data"]
+    if end["reason"] == "error":
+        payload = sink.events[-2]["data"]
+        body = {"error": {"code": payload["code"], "message": payload["message"]}}
+        return json_response(body, http_status(ErrorCode(payload["code"])))
+    if end["reason"] in _FAILED_ENDS:
+        return json_error(
+            TokenmuxError("the session did not finish", code=_FAILED_ENDS[end["reason"]])
+        )
+    # complete, or cancelled through /api/sessions/{id}/cancel: the text so far is the answer.
+    return json_response(
+        {
+            "content": session.stream.text(),
+            "usage": end["usage"],
+            "provider": session.provider.name,
+            "model": session.model,
+            "session_id": session.id,
+            "reason": end["reason"],
+        }
+    )
+
+
+_FAILED_ENDS = {"timeout": ErrorCode.TIMEOUT, "shutdown": ErrorCode.SHUTTING_DOWN}
+
+
+async def handle_cancel(request: web.Request) -> web.Response:
+    """POST /api/sessions/{session_id}/cancel: cancel a running SSE/HTTP session."""
+    session_id = request.match_info["session_id"]
+    try:
+        cancelled = request.app[MANAGER].http.cancel(session_id)
+    except TokenmuxError as exc:
+        return json_error(exc)
+    status = "cancelling" if cancelled else "ended"
+    return json_response({"session_id": session_id, "status": status}, 202 if cancelled else 200)
+
+
+async def handle_health(request: web.Request) -> web.Response:
+    """GET /healthz: liveness plus a few live counts."""
+    manager = request.app[MANAGER]
+    return json_response(
+        {
+            "status": "shutting_down" if manager.shutting_down else "ok",
+            "version": __version__,
+            "providers": manager.providers.names,
+            "sessions": manager.live_sessions,
+            "connections": len(request.app[CONNECTIONS]),
+        },
+        503 if manager.shutting_down else 200,
+    )

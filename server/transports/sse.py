@@ -1,0 +1,88 @@
+"""POST /api/stream: one session as server-sent events (PROTOCOL.md section 4).
+
+Each event is exactly one ``data: <compact JSON>`` line and a blank line; ``: ping``
+comments keep quiet streams alive (from the very start, so a long time to first token does
+not look like a dead connection); ``data: [DONE]`` ends the stream. A client that goes away
+(aiohttp cancels the handler, or a write fails) cancels the session and so the provider.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import orjson
+from aiohttp import web
+
+from server.errors import TokenmuxError
+from server.protocol.sse import DONE, KEEPALIVE, sse_data
+from server.sessions.outbox import Outbox
+from server.state import CONFIG, MANAGER
+from server.transports.http import json_error, read_start
+
+__all__ = ["SSE_HEADERS", "handle_stream"]
+
+logger = logging.getLogger(__name__)
+
+SSE_HEADERS = {
+    "Content-Type": "text/event-stream",
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",
+}
+
+
+class _Overflow(Exception):
+    pass
+
+
+async def handle_stream(request: web.Request) -> web.StreamResponse:
+    """POST /api/stream."""
+    config = request.app[CONFIG]
+    scope = request.app[MANAGER].http
+    wake = asyncio.Event()
+    overflowed = False
+
+    def on_overflow() -> None:
+        nonlocal overflowed
+        overflowed = True
+        wake.set()
+
+    outbox = Outbox(
+        merge_bytes=config.limits.outbox_merge_bytes,
+        max_bytes=config.limits.outbox_max_bytes,
+        on_ready=wake.set,
+        on_overflow=on_overflow,
+    )
+    try:
+        start = await read_start(request)
+        session = scope.start(start, outbox)  # refusals happen here, before any byte is sent
+    except TokenmuxError as exc:
+        return json_error(exc)
+    response = web.StreamResponse(headers=SSE_HEADERS)
+    try:
+        await response.prepare(request)
+        ended = False
+        while not ended:
+            try:
+                async with asyncio.timeout(config.sse.keepalive_s):
+                    await wake.wait()
+            except TimeoutError:
+                await response.write(KEEPALIVE)
+                continue
+            wake.clear()
+            if overflowed:
+                raise _Overflow
+            batch = outbox.drain()
+            await response.write(b"".join(sse_data(orjson.dumps(event)) for event in batch))
+            ended = any(event["type"] == "stream_end" for event in batch)
+        await response.write(DONE)
+        await response.write_eof()
+    except (ConnectionError, _Overflow) as exc:
+        logger.info("sse client of session %s went away: %r", session.id, exc)
+    finally:
+        # Runs on normal end (no-op), on a failed write, and when aiohttp cancels the
+        # handler because the client disconnected: the session must not outlive its reader.
+        outbox.close()
+        scope.stop(session)
+        await scope.wait(session)
+    return response

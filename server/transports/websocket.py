@@ -1,0 +1,228 @@
+"""GET /ws: many sessions over one WebSocket (PROTOCOL.md section 3).
+
+The handler task is the only reader: it decodes, validates and hands each message to the
+connection's SessionScope, synchronously. Every outgoing event (session events and
+connection-level ones alike) goes through the connection's Outbox, drained by one writer
+task, so frames never interleave and a slow reader cannot make session tasks block.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from server import __version__
+from server.config import Config
+from server.errors import CloseCode, ErrorCode, ProtocolError, TokenmuxError, error_payload
+from server.protocol.codec import CODECS, JSON_SUBPROTOCOL, Codec
+from server.protocol.envelope import (
+    PROTOCOL_VERSION,
+    Cancel,
+    EventType,
+    Ping,
+    Resume,
+    Start,
+    connection_event,
+)
+from server.protocol.validate import InputLimits, message_ref, parse_client_message
+from server.sessions.manager import SessionManager, SessionScope
+from server.sessions.outbox import Outbox
+from server.state import CONFIG, CONNECTIONS, MANAGER
+
+__all__ = ["WsConnection", "handle_websocket"]
+
+logger = logging.getLogger(__name__)
+
+# aiohttp itself closes with 1009 past this multiple of max_message_bytes; below it an
+# oversize frame is answered with error{message_too_large} and the connection lives on.
+HARD_FRAME_FACTOR = 4
+
+
+class WsConnection:
+    """One client socket: its codec, its sessions, its outbox and its writer task."""
+
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        codec: Codec,
+        manager: SessionManager,
+        config: Config,
+        transport: asyncio.BaseTransport | None,
+    ) -> None:
+        self.ws = ws
+        self._transport = transport
+        self.codec = codec
+        self.manager = manager
+        self.config = config
+        self.scope: SessionScope = manager.open_scope()
+        self.limits = InputLimits(
+            max_prompt_chars=config.limits.max_prompt_chars,
+            max_messages=config.limits.max_messages,
+        )
+        self._wake = asyncio.Event()
+        self.outbox = Outbox(
+            merge_bytes=config.limits.outbox_merge_bytes,
+            max_bytes=config.limits.outbox_max_bytes,
+            on_ready=self._wake.set,
+            on_overflow=self._on_overflow,
+        )
+        self._close_code: int | None = None
+        self._writer: asyncio.Task[None] | None = None
+
+    # Public methods.
+
+    async def serve(self) -> None:
+        """Run the connection until the socket closes; then end its sessions."""
+        self._writer = asyncio.create_task(self._write_loop(), name="ws writer")
+        self.send_event(EventType.READY, self._ready_data())
+        try:
+            async for frame in self.ws:
+                if frame.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                    self._receive(frame.data)
+                elif frame.type is WSMsgType.ERROR:
+                    break
+        finally:
+            await self.scope.close()
+            await self._stop_writer()
+
+    def send_event(self, type_: EventType, data: dict[str, Any]) -> None:
+        """Queue a connection-level event."""
+        self.outbox.send(connection_event(type_, data, int(self.manager.clock() * 1000)))
+
+    async def close(self, code: int, *, timeout_s: float) -> None:
+        """Flush what is queued, then close with ``code``; abort if that takes too long."""
+        self._close_code = code
+        self._wake.set()
+        writer = self._writer
+        if writer is None:
+            return
+        try:
+            async with asyncio.timeout(timeout_s):
+                await asyncio.shield(writer)
+        except TimeoutError:
+            self._abort()
+
+    # Reading.
+
+    def _receive(self, payload: str | bytes) -> None:
+        obj: Any = None
+        try:
+            if len(payload) > self.config.limits.max_message_bytes:
+                raise ProtocolError(
+                    f"message larger than {self.config.limits.max_message_bytes} bytes",
+                    code=ErrorCode.MESSAGE_TOO_LARGE,
+                )
+            obj = self.codec.decode(payload)
+            message = parse_client_message(obj, self.limits)
+            match message:
+                case Start():
+                    self.scope.start(message, self.outbox)
+                case Cancel(session):
+                    self.scope.cancel(session)
+                case Resume(session):
+                    raise TokenmuxError(
+                        f"no resumable session {session!r}", code=ErrorCode.SESSION_NOT_FOUND
+                    )
+                case Ping(data):
+                    self.send_event(EventType.PONG, data)
+        except Exception as exc:  # every bad input gets its error; a bug gets `internal`
+            self._send_error(exc, obj)
+
+    def _send_error(self, exc: Exception, obj: Any) -> None:
+        payload = error_payload(exc)
+        ref = message_ref(obj)
+        if ref:
+            payload["ref"] = ref
+        logger.debug("< rejected %s: %s", ref or "frame", payload["code"])
+        self.send_event(EventType.ERROR, payload)
+
+    def _ready_data(self) -> dict[str, Any]:
+        limits = self.config.limits
+        return {
+            "protocol": PROTOCOL_VERSION,
+            "server": f"tokenmux/{__version__}",
+            "encoding": self.codec.name,
+            "providers": self.manager.providers.names,
+            "default_provider": self.manager.providers.default,
+            "limits": {
+                "max_sessions": limits.max_sessions_per_connection,
+                "max_message_bytes": limits.max_message_bytes,
+                "max_prompt_chars": limits.max_prompt_chars,
+                "max_messages": limits.max_messages,
+            },
+        }
+
+    # Writing: only the writer task touches the socket's send side.
+
+    async def _write_loop(self) -> None:
+        ws, encode = self.ws, self.codec.encode
+        send = ws.send_bytes if self.codec.binary else ws.send_str
+        timeout_s = self.config.limits.send_timeout_s
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                batch = self.outbox.drain()
+                if batch:
+                    async with asyncio.timeout(timeout_s):
+                        for envelope in batch:
+                            await send(encode(envelope))  # type: ignore[arg-type]
+                if self._close_code is not None and not len(self.outbox):
+                    await ws.close(code=self._close_code)
+                    return
+        except TimeoutError:
+            logger.warning("closing a connection that did not read for %.1fs", timeout_s)
+            await self._close_now(CloseCode.TRY_AGAIN_LATER)
+        except (ConnectionError, RuntimeError) as exc:
+            # The peer went away mid-write (aiohttp raises ClientConnectionResetError or
+            # RuntimeError on a closing transport); the reader will see the close.
+            logger.debug("write failed: %r", exc)
+
+    def _on_overflow(self) -> None:
+        logger.warning("outbox over %d bytes: closing a slow consumer", self.outbox.queued_bytes)
+        self._close_code = CloseCode.TRY_AGAIN_LATER
+        self._wake.set()
+
+    async def _close_now(self, code: int) -> None:
+        self.outbox.close()
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(1.0):
+                await self.ws.close(code=code)
+        self._abort()
+
+    def _abort(self) -> None:
+        # close() waits for the peer; a peer that never reads would hold the socket open.
+        if isinstance(self._transport, asyncio.Transport):
+            self._transport.abort()
+
+    async def _stop_writer(self) -> None:
+        self.outbox.close()
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+
+
+async def handle_websocket(request: web.Request) -> web.StreamResponse:
+    """GET /ws."""
+    config = request.app[CONFIG]
+    ws = web.WebSocketResponse(
+        protocols=tuple(CODECS),
+        heartbeat=config.websocket.heartbeat_s or None,
+        max_msg_size=config.limits.max_message_bytes * HARD_FRAME_FACTOR,
+        compress=False,
+    )
+    await ws.prepare(request)
+    codec = CODECS[ws.ws_protocol or JSON_SUBPROTOCOL]
+    connection = WsConnection(ws, codec, request.app[MANAGER], config, request.transport)
+    connections = request.app[CONNECTIONS]
+    connections.add(connection)
+    try:
+        await connection.serve()
+    finally:
+        connections.discard(connection)
+    return ws
