@@ -90,7 +90,9 @@ class SessionScope:
         """Wait until ``session`` has ended (at once if it already has)."""
         entry = self._live.get(session.id)
         if entry is not None and entry[0] is session:
-            await asyncio.shield(entry[1])
+            # asyncio.wait neither cancels the task when we are cancelled nor raises its
+            # outcome (a task cancelled before its first step ends "cancelled").
+            await asyncio.wait({entry[1]})
 
     async def close(self, reason: EndReason = "cancelled") -> None:
         """Cancel every live session and wait for all of them to end."""

@@ -1,0 +1,97 @@
+"""Outbox: queueing, chunk merging under pressure, and the hard cap."""
+
+from __future__ import annotations
+
+from server.protocol.stream import SessionStream
+from server.sessions.outbox import Outbox
+from tests._client import check_session
+
+
+class Signals:
+    def __init__(self) -> None:
+        self.ready = 0
+        self.overflows = 0
+
+    def on_ready(self) -> None:
+        self.ready += 1
+
+    def on_overflow(self) -> None:
+        self.overflows += 1
+
+
+def make(merge_bytes: int = 1000, max_bytes: int = 10_000) -> tuple[Outbox, Signals]:
+    signals = Signals()
+    outbox = Outbox(
+        merge_bytes=merge_bytes,
+        max_bytes=max_bytes,
+        on_ready=signals.on_ready,
+        on_overflow=signals.on_overflow,
+    )
+    return outbox, signals
+
+
+def opened(session: str = "s") -> SessionStream:
+    stream = SessionStream(session)
+    stream.start(provider="sim", model="m", resume_token=None)
+    return stream
+
+
+def test_below_the_merge_threshold_every_text_is_its_own_chunk() -> None:
+    outbox, signals = make()
+    stream = opened()
+    for text in "abc":
+        outbox.send_text(stream, text)
+    batch = outbox.drain()
+    assert [e["data"]["content"] for e in batch] == ["a", "b", "c"]
+    assert signals.ready == 3 and len(outbox) == 0 and outbox.queued_bytes == 0
+
+
+def test_under_pressure_text_merges_into_the_newest_queued_chunk() -> None:
+    """Past merge_bytes, a session's new text joins its queued chunk: no new seq or index."""
+    outbox, _ = make(merge_bytes=0)
+    a, b = opened("a"), opened("b")
+    outbox.send_text(a, "x")
+    outbox.send_text(b, "1")
+    assert outbox.send_text(a, "y") is None
+    outbox.send_text(b, "2")
+    batch = outbox.drain()
+    assert [(e["session"], e["data"]["content"]) for e in batch] == [("a", "xy"), ("b", "12")]
+    assert batch[0]["data"]["accumulated_length"] == 2 and outbox.merged == 2
+    assert [e["seq"] for e in batch] == [1, 1]
+
+
+def test_a_queued_non_chunk_event_stops_merging_for_that_session() -> None:
+    outbox, _ = make(merge_bytes=0)
+    stream = opened()
+    outbox.send_text(stream, "a")
+    outbox.send(stream.metadata({"k": 1}))
+    outbox.send_text(stream, "b")
+    batch = outbox.drain()
+    assert [e["type"] for e in batch] == ["content_chunk", "metadata", "content_chunk"]
+    assert [e["seq"] for e in batch] == [1, 2, 3]
+
+
+def test_merged_events_still_form_a_valid_life() -> None:
+    outbox, _ = make(merge_bytes=50)
+    stream = SessionStream("s")
+    outbox.send(stream.start(provider="sim", model="m", resume_token=None))
+    for i in range(200):
+        outbox.send_text(stream, f"t{i} ")
+    for event in stream.complete():
+        outbox.send(event)
+    batch = outbox.drain()
+    end = check_session(batch)
+    assert end["text"] == "".join(f"t{i} " for i in range(200))
+    assert len(batch) < 200 and outbox.merged > 0
+
+
+def test_overflow_closes_the_outbox_and_signals_once() -> None:
+    outbox, signals = make(merge_bytes=0, max_bytes=500)
+    stream = opened()
+    outbox.send_text(stream, "x" * 100)
+    outbox.send_text(stream, "y" * 600)
+    assert signals.overflows == 1 and outbox.closed and len(outbox) == 0
+    outbox.send_text(stream, "z")
+    outbox.send(stream.end("cancelled"))
+    assert signals.overflows == 1 and len(outbox) == 0
+    assert stream.text() == "x" * 100 + "y" * 600 + "z"
