@@ -8,6 +8,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.web_request import BaseRequest
+from aiohttp.web_response import StreamResponse
 
 from server.config import Config
 from server.errors import CloseCode
@@ -16,7 +19,7 @@ from server.providers.registry import build_registry
 from server.sessions.manager import SessionManager
 from server.state import CONFIG, CONNECTIONS, MANAGER, Connections
 from server.transports.http import handle_cancel, handle_completion, handle_health
-from server.transports.sse import handle_stream
+from server.transports.sse import handle_events, handle_stream
 from server.transports.websocket import WsConnection, handle_websocket
 
 __all__ = ["RunningServer", "make_app", "start_server"]
@@ -35,6 +38,7 @@ def make_app(config: Config) -> web.Application:
     app.router.add_post("/api/stream", handle_stream)
     app.router.add_post("/api/completion", handle_completion)
     app.router.add_post("/api/sessions/{session_id}/cancel", handle_cancel)
+    app.router.add_get("/api/sessions/{session_id}/events", handle_events)
     app.router.add_get("/healthz", handle_health)
     return app
 
@@ -42,25 +46,39 @@ def make_app(config: Config) -> web.Application:
 async def _sessions(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     providers = build_registry(config.providers)
-    app[MANAGER] = SessionManager(
-        providers, max_sessions_per_connection=config.limits.max_sessions_per_connection
-    )
+    app[MANAGER] = SessionManager(providers, limits=config.limits, resume=config.resume)
     yield
     await app[MANAGER].shutdown()
     await providers.aclose()
 
 
 async def _close_connections(app: web.Application) -> None:
-    """Say goaway, end every session with reason shutdown, then close sockets with 1001."""
+    """Say goaway, let sessions drain, end the rest (reason shutdown), close sockets 1001."""
     connections: list[WsConnection] = [*app[CONNECTIONS]]
     timeout_s = app[CONFIG].server.shutdown_timeout_s
+    drain_s = app[CONFIG].server.drain_s
+    goaway = {"reason": "shutdown", "drain_ms": round(drain_s * 1000)}
     for connection in connections:
-        connection.send_event(EventType.GOAWAY, {"reason": "shutdown", "drain_ms": 0})
-    await app[MANAGER].shutdown()
+        connection.send_event(EventType.GOAWAY, goaway)
+    await app[MANAGER].shutdown(drain_s=drain_s)
     # All at once and bounded: one by one, non-reading clients would hold the stop for long.
     await asyncio.gather(
         *(c.close(CloseCode.GOING_AWAY, timeout_s=timeout_s / 2) for c in connections)
     )
+
+
+class AccessLogger(AbstractAccessLogger):
+    """One line per request, without the query string: it may carry a resume token."""
+
+    def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
+        self.logger.info(
+            "%s %s %s %d %.3fs",
+            request.remote,
+            request.method,
+            request.path,
+            response.status,
+            time,
+        )
 
 
 @dataclass
@@ -84,6 +102,7 @@ async def start_server(config: Config) -> RunningServer:
     runner = web.AppRunner(
         app,
         handler_cancellation=True,  # a client that disconnects cancels its handler (SSE)
+        access_log_class=AccessLogger,
         shutdown_timeout=config.server.shutdown_timeout_s,
     )
     await runner.setup()

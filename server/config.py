@@ -22,10 +22,13 @@ import yaml
 from server.errors import ConfigError
 
 __all__ = [
+    "AuthConfig",
     "Config",
     "LimitsConfig",
     "ProviderConfig",
     "ProvidersConfig",
+    "RateLimitsConfig",
+    "ResumeConfig",
     "ServerConfig",
     "SseConfig",
     "WebSocketConfig",
@@ -39,6 +42,7 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8080
     shutdown_timeout_s: float = 10.0  # bound on a graceful stop
+    drain_s: float = 5.0  # on shutdown, running sessions may finish for this long
     log_level: str = "INFO"
 
 
@@ -48,9 +52,11 @@ class LimitsConfig:
     max_message_bytes: int = 1_048_576  # one WS frame or one HTTP request body
     max_prompt_chars: int = 100_000
     max_messages: int = 256
-    outbox_merge_bytes: int = 262_144  # queued bytes past which chunks of a session merge
-    outbox_max_bytes: int = 8_388_608  # queued bytes past which a connection is closed 1013
+    outbox_merge_bytes: int = 65_536  # queued bytes past which chunks of a session merge
+    outbox_max_bytes: int = 1_048_576  # queued bytes past which a connection is closed 1013
     send_timeout_s: float = 30.0  # one write may block this long before 1013
+    max_session_s: float = 600.0  # a session running longer ends with reason timeout
+    max_connections_per_client: int = 32  # open WebSockets per client address
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +67,28 @@ class WebSocketConfig:
 @dataclass(frozen=True, slots=True)
 class SseConfig:
     keepalive_s: float = 15.0  # `: ping` comment interval while a stream is quiet
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeConfig:
+    enabled: bool = True  # give sessions a resume_token and keep their recent events
+    grace_s: float = 30.0  # how long a detached or ended session stays resumable
+    buffer_events: int = 1024  # events kept per session for replay
+
+
+@dataclass(frozen=True, slots=True)
+class AuthConfig:
+    tokens: list[str] = field(default_factory=list)  # bearer tokens; empty: no auth
+    allowed_origins: list[str] = field(default_factory=list)  # exact; empty: any origin
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitsConfig:
+    messages_per_s: float = 100.0  # per connection, every client message
+    message_burst: int = 200
+    starts_per_s: float = 20.0  # per client address, session starts (WS and HTTP)
+    start_burst: int = 50
+    abuse_close_after: int = 100  # refused messages in a row before closing with 1008
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +115,9 @@ class Config:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     websocket: WebSocketConfig = field(default_factory=WebSocketConfig)
     sse: SseConfig = field(default_factory=SseConfig)
+    resume: ResumeConfig = field(default_factory=ResumeConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    rate_limits: RateLimitsConfig = field(default_factory=RateLimitsConfig)
     providers: ProvidersConfig = field(default_factory=ProvidersConfig)
 
 
@@ -132,7 +163,14 @@ def _providers(raw: Any) -> ProvidersConfig:
 
 def _check(config: Config) -> None:
     limits = config.limits
-    for name in ("max_sessions_per_connection", "max_message_bytes", "max_prompt_chars"):
+    if config.resume.buffer_events < 1:
+        raise ConfigError("resume.buffer_events: must be at least 1")
+    for name in (
+        "max_sessions_per_connection",
+        "max_message_bytes",
+        "max_prompt_chars",
+        "max_connections_per_client",
+    ):
         if getattr(limits, name) < 1:
             raise ConfigError(f"limits.{name}: must be at least 1")
     if limits.outbox_max_bytes < limits.outbox_merge_bytes:

@@ -35,7 +35,7 @@ def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 
 
 TEST_CONFIG: dict[str, Any] = {
-    "server": {"host": "127.0.0.1", "port": 0, "shutdown_timeout_s": 5},
+    "server": {"host": "127.0.0.1", "port": 0, "shutdown_timeout_s": 5, "drain_s": 0},
     "providers": {
         "default": "sim",
         "sim": {"type": "sim", "model": "sim-1", "params": {"tokens_per_second": 0}},

@@ -25,7 +25,7 @@ def test_shipped_config_matches_the_defaults_except_documented_demo_pacing() -> 
     """Every key of config.yaml mirrors a dataclass field with the same default value."""
     shipped = load_config(ROOT / "config.yaml", environ={})
     defaults = Config()
-    for section in ("server", "limits", "websocket", "sse"):
+    for section in ("server", "limits", "websocket", "sse", "resume", "auth", "rate_limits"):
         assert getattr(shipped, section) == getattr(defaults, section), section
 
 

@@ -193,12 +193,12 @@ def _chunk_delay_ms(value: Any, field: str) -> float:
     return float(value)
 
 
-def _on_disconnect(value: Any) -> Literal["cancel", "detach"]:
+def _on_disconnect(value: Any, field: str = "data.on_disconnect") -> Literal["cancel", "detach"]:
     if value is None or value == "cancel":
         return "cancel"
     if value == "detach":
         return "detach"
-    raise _invalid("data.on_disconnect", 'must be "cancel" or "detach"')
+    raise _invalid(field, 'must be "cancel" or "detach"')
 
 
 def _is_int(value: Any) -> bool:
@@ -239,4 +239,5 @@ def parse_http_request(obj: Any, limits: InputLimits, *, default_session: str) -
         system=_optional_str(obj, "system", "system"),
         params=params,
         chunk_delay_ms=float(delay or 0) * 1000,
+        on_disconnect=_on_disconnect(obj.get("on_disconnect"), "on_disconnect"),
     )

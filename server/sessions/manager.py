@@ -2,8 +2,13 @@
 
 Each transport connection gets a SessionScope (its registry of live sessions and its
 limits); all SSE requests share one scope so ``POST /api/sessions/{id}/cancel`` can find
-them. Every task has an owner: its scope cancels and awaits it on ``close()``, and the
-manager does the same for every scope on ``shutdown()``.
+them, and sessions whose transport went away wait in the ``detached`` scope. Every task has
+an owner: its scope cancels and awaits it on ``close()``, and the manager does the same for
+every scope on ``shutdown()``.
+
+Resume (PROTOCOL.md §6): with ``resume.enabled`` every session gets an unguessable token and
+a replay buffer. A session stays resumable for ``resume.grace_s`` after it detached or
+ended; a detached session nobody resumes in that time is cancelled.
 
 Call order: ``start()`` after ``shutdown()`` began raises SessionError(shutting_down).
 """
@@ -11,16 +16,21 @@ Call order: ``start()`` after ``shutdown()`` began raises SessionError(shutting_
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
+import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 
+from server.config import LimitsConfig, ResumeConfig
 from server.errors import ErrorCode, SessionError
-from server.protocol.envelope import Start
+from server.protocol.envelope import Envelope, EventType, Resume, Start
 from server.protocol.stream import EndReason
 from server.providers.registry import ProviderRegistry
-from server.sessions.outbox import Sink
+from server.sessions.buffer import ReplayBuffer, ReplayingSink
+from server.sessions.outbox import DetachedSink, Sink
 from server.sessions.session import Session
 
 __all__ = ["SessionManager", "SessionScope"]
@@ -31,12 +41,12 @@ REMEMBERED_ENDED_IDS = 4096  # per scope: ids whose late `cancel` is accepted si
 
 
 class SessionScope:
-    """The live sessions of one connection (or of all SSE requests)."""
+    """The live sessions of one connection (or of all SSE requests, or of detached ones)."""
 
     def __init__(self, manager: SessionManager, *, max_sessions: int | None) -> None:
         self._manager = manager
         self._max_sessions = max_sessions
-        self._live: dict[str, tuple[Session, asyncio.Task[None]]] = {}
+        self._live: dict[str, Session] = {}
         self._ended: OrderedDict[str, None] = OrderedDict()
         self.closed = False
 
@@ -47,73 +57,96 @@ class SessionScope:
         """Register and launch a session. Raises SessionError for every refusal."""
         if self.closed or self._manager.shutting_down:
             raise SessionError("the server is shutting down", code=ErrorCode.SHUTTING_DOWN)
-        if start.session in self._live:
+        self._check_room(start.session)
+        session = self._manager.create_session(start, sink)
+        self._adopt(session)
+        session.open()
+        self._manager.launch(session)
+        return session
+
+    def cancel(self, session_id: str, reason: EndReason = "cancelled") -> bool:
+        """Cancel a live session: True. Already ended: False. Never started: SessionError."""
+        session = self._live.get(session_id)
+        if session is None:
+            if session_id in self._ended:
+                return False
             raise SessionError(
-                f"session {start.session!r} is still live", code=ErrorCode.DUPLICATE_SESSION
+                f"no session {session_id!r} on this connection", code=ErrorCode.SESSION_NOT_FOUND
+            )
+        session.cancel(reason)
+        return True
+
+    def stop(self, session: Session, reason: EndReason = "cancelled") -> None:
+        """Cancel ``session`` if it is still live here (never a newer session with its id)."""
+        if self._live.get(session.id) is session:
+            session.cancel(reason)
+
+    def abandon(self, session: Session) -> None:
+        """The transport of ``session`` went away: detach it if it asked for that (and
+        resume is on), otherwise cancel it."""
+        if self._live.get(session.id) is not session:
+            return
+        if self._manager.may_detach(session) and not self._manager.shutting_down:
+            self._manager.detach(session)
+        else:
+            session.cancel()
+
+    async def wait(self, session: Session) -> None:
+        """Wait until ``session`` has ended (at once if it already has)."""
+        if session.task is not None:
+            # asyncio.wait neither cancels the task when we are cancelled nor raises its
+            # outcome (a task cancelled before its first step ends "cancelled").
+            await asyncio.wait({session.task})
+
+    def resume(self, request: Resume, sink: Sink) -> Session:
+        """Attach a resumable session here: replay what ``request.after_seq`` missed, then
+        continue live. Raises SessionError(unauthorized) unless the token matches."""
+        session = self._manager.find_resumable(request.session, request.resume_token)
+        if session.live and session.scope is not self:
+            self._check_room(session.id)
+            session.scope._live.pop(session.id, None)  # a takeover: the old socket may be dead
+            self._adopt(session)
+        self._manager.replay(session, request.after_seq, sink)
+        return session
+
+    async def close(self, reason: EndReason = "cancelled") -> None:
+        """End this scope: detach sessions that asked for it, cancel and await the rest."""
+        self.closed = True
+        cancelled = []
+        for session in list(self._live.values()):
+            if reason == "cancelled" and self._manager.may_detach(session):
+                self._manager.detach(session)
+            else:
+                session.cancel(reason)
+                cancelled.append(session.task)
+        if cancelled:
+            await asyncio.wait([task for task in cancelled if task is not None])
+        self._manager.scopes.discard(self)
+
+    # Private methods.
+
+    def _check_room(self, session_id: str) -> None:
+        if session_id in self._live:
+            raise SessionError(
+                f"session {session_id!r} is still live", code=ErrorCode.DUPLICATE_SESSION
             )
         if self._max_sessions is not None and len(self._live) >= self._max_sessions:
             raise SessionError(
                 f"at most {self._max_sessions} live sessions per connection",
                 code=ErrorCode.TOO_MANY_SESSIONS,
             )
-        provider = self._manager.providers.get(start.provider)
-        session = Session(start, provider, sink, clock=self._manager.clock)
-        session.open()
-        task = asyncio.create_task(session.run(), name=f"session {start.session}")
-        self._live[start.session] = (session, task)
-        self._ended.pop(start.session, None)
-        task.add_done_callback(lambda _: self._forget(session))
-        return session
 
-    def cancel(self, session_id: str, reason: EndReason = "cancelled") -> bool:
-        """Cancel a live session: True. Already ended: False. Never started: SessionError."""
-        entry = self._live.get(session_id)
-        if entry is None:
-            if session_id in self._ended:
-                return False
-            raise SessionError(
-                f"no session {session_id!r} on this connection", code=ErrorCode.SESSION_NOT_FOUND
-            )
-        session, task = entry
-        session.request_cancel(reason)
-        task.cancel()
-        return True
+    def _adopt(self, session: Session) -> None:
+        self._live[session.id] = session
+        self._ended.pop(session.id, None)
+        session.scope = self
 
-    def stop(self, session: Session, reason: EndReason = "cancelled") -> None:
-        """Cancel ``session`` if it is still live (never a newer session with its id)."""
-        entry = self._live.get(session.id)
-        if entry is not None and entry[0] is session:
-            session.request_cancel(reason)
-            entry[1].cancel()
-
-    async def wait(self, session: Session) -> None:
-        """Wait until ``session`` has ended (at once if it already has)."""
-        entry = self._live.get(session.id)
-        if entry is not None and entry[0] is session:
-            # asyncio.wait neither cancels the task when we are cancelled nor raises its
-            # outcome (a task cancelled before its first step ends "cancelled").
-            await asyncio.wait({entry[1]})
-
-    async def close(self, reason: EndReason = "cancelled") -> None:
-        """Cancel every live session and wait for all of them to end."""
-        self.closed = True
-        tasks = []
-        for session, task in list(self._live.values()):
-            session.request_cancel(reason)
-            task.cancel()
-            tasks.append(task)
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
-        self._manager.scopes.discard(self)
-
-    def _forget(self, session: Session) -> None:
-        session.close_if_open()
-        if self._live.get(session.id, (None,))[0] is session:
+    def _release(self, session: Session) -> None:
+        if self._live.get(session.id) is session:
             del self._live[session.id]
         self._ended[session.id] = None
         if len(self._ended) > REMEMBERED_ENDED_IDS:
             self._ended.popitem(last=False)
-        self._manager.session_ended(session)
 
 
 class SessionManager:
@@ -123,24 +156,32 @@ class SessionManager:
         self,
         providers: ProviderRegistry,
         *,
-        max_sessions_per_connection: int,
+        limits: LimitsConfig | None = None,
+        resume: ResumeConfig | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.providers = providers
         self.clock = clock
+        self.limits = limits or LimitsConfig()
+        self.resume = resume or ResumeConfig(enabled=False)
         self.scopes: set[SessionScope] = set()
         self.shutting_down = False
-        self._max_sessions = max_sessions_per_connection
         self._end_listeners: list[Callable[[Session], None]] = []
+        self._resumable: dict[bytes, Session] = {}
+        self._expiry: dict[Session, asyncio.TimerHandle] = {}
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._running = 0
         self.http = self.open_scope(max_sessions=None)
+        self.detached = self.open_scope(max_sessions=None)
 
     @property
     def live_sessions(self) -> int:
-        return sum(len(scope) for scope in self.scopes)
+        return self._running
 
     def open_scope(self, *, max_sessions: int | None = -1) -> SessionScope:
         """A new registry for one connection (-1: the configured per-connection limit)."""
-        limit = self._max_sessions if max_sessions == -1 else max_sessions
+        limit = self.limits.max_sessions_per_connection if max_sessions == -1 else max_sessions
         scope = SessionScope(self, max_sessions=limit)
         self.scopes.add(scope)
         return scope
@@ -149,12 +190,133 @@ class SessionManager:
         """Call ``listener(session)`` whenever a session's task has finished."""
         self._end_listeners.append(listener)
 
-    def session_ended(self, session: Session) -> None:
+    async def shutdown(self, *, drain_s: float = 0.0) -> None:
+        """Refuse new sessions; let live ones finish for ``drain_s``; end the rest with
+        ``stream_end{reason: shutdown}``; forget every resumable session."""
+        self.shutting_down = True
+        if drain_s > 0 and self._running:
+            try:
+                async with asyncio.timeout(drain_s):
+                    await self._idle.wait()
+            except TimeoutError:
+                logger.info("drain over with %d sessions live: ending them", self._running)
+        await asyncio.gather(*(scope.close("shutdown") for scope in list(self.scopes)))
+        for handle in self._expiry.values():
+            handle.cancel()
+        self._expiry.clear()
+        self._resumable.clear()
+
+    # Used by SessionScope.
+
+    def create_session(self, start: Start, sink: Sink) -> Session:
+        provider = self.providers.get(start.provider)
+        token = None
+        if self.resume.enabled:
+            token = secrets.token_urlsafe(24)
+            sink = ReplayingSink(ReplayBuffer(self.resume.buffer_events), sink)
+        session = Session(
+            start,
+            provider,
+            sink,
+            resume_token=token,
+            clock=self.clock,
+            max_duration_s=self.limits.max_session_s or None,
+        )
+        if token is not None:
+            self._resumable[_key(token)] = session
+        return session
+
+    def launch(self, session: Session) -> None:
+        self._running += 1
+        self._idle.clear()
+        session.task = asyncio.create_task(session.run(), name=f"session {session.id}")
+        session.task.add_done_callback(lambda _: self._task_done(session))
+
+    def may_detach(self, session: Session) -> bool:
+        return self.resume.enabled and session.start.on_disconnect == "detach"
+
+    def detach(self, session: Session) -> None:
+        """The transport went away: keep the session running, unseen, for the grace period."""
+        session.scope._live.pop(session.id, None)
+        self.detached._adopt(session)
+        session.retarget(DetachedSink())
+        self._expire_later(session)
+        logger.info("session %s detached; resumable for %.0fs", session.id, self.resume.grace_s)
+
+    def find_resumable(self, session_id: str, token: str) -> Session:
+        session = self._resumable.get(_key(token))
+        if (
+            session is None
+            or session.resume_token is None
+            or not hmac.compare_digest(session.resume_token, token)
+            or session.id != session_id
+        ):
+            raise SessionError(
+                "no resumable session matches this id and token", code=ErrorCode.UNAUTHORIZED
+            )
+        return session
+
+    def replay(self, session: Session, after_seq: int, sink: Sink) -> None:
+        """Send what ``after_seq`` missed to ``sink``, then route live events there too.
+
+        Synchronous on purpose: no event of the session can slip in between the replay and
+        the switch of its sink, so the client sees no gap and no duplicate."""
+        assert isinstance(session.sink, ReplayingSink)
+        events, complete = session.sink.buffer.after(after_seq)
+        if not complete:
+            sink.send(self._recovery_event(session, events))
+        for event in events:
+            sink.send(event)
+        if session.live:
+            self._cancel_expiry(session)
+            session.retarget(sink)
+
+    # Private methods.
+
+    def _recovery_event(self, session: Session, events: list[Envelope]) -> Envelope:
+        """``metadata{recovered: false, content_so_far}`` when the buffer lost the first
+        missed events; its seq is the one just before the oldest event still held."""
+        assert isinstance(session.sink, ReplayingSink)
+        text = session.stream.text()
+        before = session.sink.buffer.length_before(events, len(text))
+        return {
+            "type": EventType.METADATA.value,
+            "session": session.id,
+            "seq": events[0]["seq"] - 1,
+            "timestamp": int(self.clock() * 1000),
+            "data": {"recovered": False, "content_so_far": text[:before]},
+        }
+
+    def _task_done(self, session: Session) -> None:
+        session.close_if_open()
+        session.scope._release(session)
+        self._running -= 1
+        if not self._running:
+            self._idle.set()
+        if session.resume_token is not None and not self.shutting_down:
+            self._expire_later(session)  # the tail stays fetchable for the grace period
         for listener in self._end_listeners:
             listener(session)
 
-    async def shutdown(self) -> None:
-        """Refuse new sessions; end every live one with ``stream_end{reason: shutdown}``."""
-        self.shutting_down = True
-        scopes = list(self.scopes)
-        await asyncio.gather(*(scope.close("shutdown") for scope in scopes))
+    def _expire_later(self, session: Session) -> None:
+        self._cancel_expiry(session)
+        loop = asyncio.get_running_loop()
+        self._expiry[session] = loop.call_later(self.resume.grace_s, self._expire, session)
+
+    def _cancel_expiry(self, session: Session) -> None:
+        handle = self._expiry.pop(session, None)
+        if handle is not None:
+            handle.cancel()
+
+    def _expire(self, session: Session) -> None:
+        self._expiry.pop(session, None)
+        if session.resume_token is not None:
+            self._resumable.pop(_key(session.resume_token), None)
+        if session.live and session.scope is self.detached:
+            logger.info("session %s was not resumed in time: cancelling it", session.id)
+            session.cancel("timeout")
+
+
+def _key(token: str) -> bytes:
+    # Look tokens up by their hash so the dict's timing says nothing about the token itself.
+    return hashlib.sha256(token.encode()).digest()

@@ -20,7 +20,7 @@ from typing import Protocol
 from server.protocol.envelope import Envelope
 from server.protocol.stream import SessionStream
 
-__all__ = ["CollectingSink", "Outbox", "Sink"]
+__all__ = ["CollectingSink", "DetachedSink", "Outbox", "Sink"]
 
 _CHUNK_OVERHEAD = 96  # bytes of envelope around a chunk's text, roughly, once encoded
 _EVENT_SIZE = 256
@@ -133,3 +133,13 @@ class CollectingSink:
         envelope = stream.chunk(text)
         self.events.append(envelope)
         return envelope
+
+
+class DetachedSink:
+    """Where a detached session writes while no transport listens (its buffer records)."""
+
+    def send(self, envelope: Envelope) -> None:
+        return None
+
+    def send_text(self, stream: SessionStream, text: str) -> Envelope | None:
+        return stream.chunk(text)

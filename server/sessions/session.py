@@ -13,12 +13,16 @@ import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
+from typing import TYPE_CHECKING
 
-from server.errors import ProviderError, error_payload
+from server.errors import ProviderError, ProviderTimeout, error_payload
 from server.protocol.envelope import Envelope, Start
 from server.protocol.stream import EndReason, SessionStream
 from server.providers.base import Finish, Provider, ProviderEvent, ProviderRequest, TextDelta, Usage
 from server.sessions.outbox import Sink
+
+if TYPE_CHECKING:
+    from server.sessions.manager import SessionScope
 
 __all__ = ["Session"]
 
@@ -36,6 +40,7 @@ class Session:
         *,
         resume_token: str | None = None,
         clock: Callable[[], float] = time.time,
+        max_duration_s: float | None = None,
     ) -> None:
         self.id = start.session
         self.start = start
@@ -51,12 +56,29 @@ class Session:
         self.model = self.request.model or provider.default_model
         self.stream = SessionStream(self.id, prompt_chars=self.request.prompt_chars, clock=clock)
         self.end_reason: EndReason | None = None
+        self.task: asyncio.Task[None] | None = None  # set by the manager, which owns it
+        self.scope: SessionScope  # the registry holding it now; set by the manager
+        self._max_duration_s = max_duration_s
         self._cancel_reason: EndReason = "cancelled"
         self._began = 0.0
 
-    def request_cancel(self, reason: EndReason = "cancelled") -> None:
-        """Say why the task is about to be cancelled (the manager then cancels it)."""
-        self._cancel_reason = reason
+    @property
+    def live(self) -> bool:
+        """True until the session's task has finished."""
+        return self.task is not None and not self.task.done()
+
+    def cancel(self, reason: EndReason = "cancelled") -> None:
+        """Cancel the task; it ends the stream with ``stream_end{reason}``."""
+        if self.task is not None and not self.task.done():
+            self._cancel_reason = reason
+            self.task.cancel()
+
+    def retarget(self, sink: Sink) -> None:
+        """Send future events to ``sink`` (resume on a new transport, or detach)."""
+        if hasattr(self.sink, "target"):
+            self.sink.target = sink
+        else:
+            self.sink = sink
 
     def open(self) -> None:
         """Send ``stream_start``. Called by the manager before the task exists, so even a
@@ -77,14 +99,21 @@ class Session:
         """Produce the rest of the session's life. Returns normally even when cancelled."""
         stream = self.stream
         began = self._began
+        deadline = asyncio.timeout(self._max_duration_s)
         try:
-            metadata = await self._generate(began)
+            async with deadline:
+                metadata = await self._generate(began)
         except asyncio.CancelledError:
             # The cancel is the acknowledgement's cause: answer it, do not propagate it. The
             # task is ours alone, so nothing above waits for the CancelledError itself.
             self._finish([stream.end(self._cancel_reason)])
             return
         except Exception as exc:
+            if isinstance(exc, TimeoutError):
+                if deadline.expired():  # our max duration, not a provider's own timeout
+                    self._finish([stream.end("timeout")])
+                    return
+                exc = ProviderTimeout("the provider timed out")
             self._finish(stream.fail(error_payload(exc)))
             return
         self._emit(stream.metadata(metadata))

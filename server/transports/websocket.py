@@ -17,7 +17,7 @@ from aiohttp import WSMsgType, web
 
 from server import __version__
 from server.config import Config
-from server.errors import CloseCode, ErrorCode, ProtocolError, TokenmuxError, error_payload
+from server.errors import CloseCode, ErrorCode, ProtocolError, error_payload
 from server.protocol.codec import CODECS, JSON_SUBPROTOCOL, Codec
 from server.protocol.envelope import (
     PROTOCOL_VERSION,
@@ -100,10 +100,8 @@ class WsConnection:
         writer = self._writer
         if writer is None:
             return
-        try:
-            async with asyncio.timeout(timeout_s):
-                await asyncio.shield(writer)
-        except TimeoutError:
+        done, _ = await asyncio.wait({writer}, timeout=timeout_s)
+        if not done:
             self._abort()
 
     # Reading.
@@ -123,10 +121,8 @@ class WsConnection:
                     self.scope.start(message, self.outbox)
                 case Cancel(session):
                     self.scope.cancel(session)
-                case Resume(session):
-                    raise TokenmuxError(
-                        f"no resumable session {session!r}", code=ErrorCode.SESSION_NOT_FOUND
-                    )
+                case Resume():
+                    self.scope.resume(message, self.outbox)
                 case Ping(data):
                     self.send_event(EventType.PONG, data)
         except Exception as exc:  # every bad input gets its error; a bug gets `internal`

@@ -39,7 +39,7 @@ class ScriptedProvider:
 def manager_with(script: Sequence[ProviderEvent | BaseException]) -> SessionManager:
     sim = SimProvider("sim", ProviderConfig(type="sim"))
     registry = ProviderRegistry({"scripted": ScriptedProvider(script), "sim": sim}, "scripted")
-    return SessionManager(registry, max_sessions_per_connection=10)
+    return SessionManager(registry)
 
 
 def start(session: str = "s", provider: str | None = None) -> Start:

@@ -68,7 +68,7 @@ BAD_FRAMES: list[tuple[str, Any, str, dict[str, Any]]] = [
     (
         "resume-unknown",
         {"type": "resume", "session": "r", "data": {"resume_token": "t", "after_seq": 0}},
-        "session_not_found",
+        "unauthorized",
         {"type": "resume", "session": "r"},
     ),
 ]

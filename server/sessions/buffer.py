@@ -1,0 +1,71 @@
+"""ReplayBuffer: a session's recent events, for resume after reconnect (PROTOCOL.md §6).
+
+Pure and synchronous. It holds the same envelope objects that were queued for sending, so
+a chunk merged under backpressure is merged here too and the replay matches what a
+connected client would have received.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from server.protocol.envelope import Envelope
+from server.protocol.stream import SessionStream
+from server.sessions.outbox import Sink
+
+__all__ = ["ReplayBuffer", "ReplayingSink"]
+
+
+class ReplayBuffer:
+    """The last ``capacity`` events of one session, in seq order."""
+
+    def __init__(self, capacity: int) -> None:
+        self._events: deque[Envelope] = deque(maxlen=capacity)
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def append(self, envelope: Envelope) -> None:
+        self._events.append(envelope)
+
+    @property
+    def first_seq(self) -> int | None:
+        return self._events[0]["seq"] if self._events else None
+
+    def after(self, seq: int) -> tuple[list[Envelope], bool]:
+        """Events with seq > ``seq``, and whether the buffer reached back far enough."""
+        events = [event for event in self._events if event["seq"] > seq]
+        first = self.first_seq
+        complete = first is None or first <= seq + 1
+        return events, complete
+
+    def length_before(self, events: list[Envelope], total: int) -> int:
+        """Code points of content sent before ``events`` (``total`` is the length now)."""
+        for event in events:
+            if event["type"] == "content_chunk":
+                data = event["data"]
+                return int(data["accumulated_length"]) - len(data["content"])
+        return total
+
+
+class ReplayingSink:
+    """The sink a session writes to: records into its ReplayBuffer, forwards to a transport.
+
+    ``target`` is swapped when the session detaches (transport gone) or is resumed on a new
+    connection; the swap and the replay happen in one synchronous step, so nothing is lost
+    or sent twice.
+    """
+
+    def __init__(self, buffer: ReplayBuffer, target: Sink) -> None:
+        self.buffer = buffer
+        self.target = target
+
+    def send(self, envelope: Envelope) -> None:
+        self.buffer.append(envelope)
+        self.target.send(envelope)
+
+    def send_text(self, stream: SessionStream, text: str) -> Envelope | None:
+        envelope = self.target.send_text(stream, text)
+        if envelope is not None:
+            self.buffer.append(envelope)
+        return envelope
