@@ -17,8 +17,9 @@ from server.errors import CloseCode
 from server.protocol.envelope import EventType
 from server.providers.registry import build_registry
 from server.sessions.manager import SessionManager
-from server.state import CONFIG, CONNECTIONS, MANAGER, Connections
+from server.state import CLIENTS, CONFIG, CONNECTIONS, MANAGER, Connections
 from server.transports.http import handle_cancel, handle_completion, handle_health
+from server.transports.middleware import ClientLimits, add_cors_headers, api_middleware
 from server.transports.sse import handle_events, handle_stream
 from server.transports.websocket import WsConnection, handle_websocket
 
@@ -29,9 +30,17 @@ logger = logging.getLogger(__name__)
 
 def make_app(config: Config) -> web.Application:
     """Build the application; providers and the session manager start with it."""
-    app = web.Application(client_max_size=config.limits.max_message_bytes)
+    app = web.Application(
+        client_max_size=config.limits.max_message_bytes, middlewares=[api_middleware]
+    )
     app[CONFIG] = config
     app[CONNECTIONS] = Connections()
+    app[CLIENTS] = ClientLimits(
+        starts_per_s=config.rate_limits.starts_per_s,
+        start_burst=config.rate_limits.start_burst,
+        max_connections=config.limits.max_connections_per_client,
+    )
+    app.on_response_prepare.append(add_cors_headers)
     app.cleanup_ctx.append(_sessions)
     app.on_shutdown.append(_close_connections)
     app.router.add_get("/ws", handle_websocket)

@@ -5,6 +5,7 @@ Exception tree::
     TokenmuxError                 carries an ErrorCode, a message safe to send, retryable
     ├── ProtocolError             a client message or request body is bad (sans-I/O core)
     ├── SessionError              duplicate_session, session_not_found, too_many_sessions, ...
+    ├── RateLimited               rate_limited (with retry_after_ms)
     ├── ProviderError             provider_error: 5xx, dropped stream, in-stream error event
     │   ├── ProviderTimeout       provider_timeout
     │   ├── ProviderRateLimited   provider_rate_limited (with retry_after_s)
@@ -30,6 +31,7 @@ __all__ = [
     "ProviderError",
     "ProviderRateLimited",
     "ProviderTimeout",
+    "RateLimited",
     "SessionError",
     "TokenmuxError",
     "error_payload",
@@ -123,6 +125,7 @@ class TokenmuxError(Exception):
     def __init__(self, message: str, *, code: ErrorCode | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.extra: dict[str, Any] = {}  # more payload fields, e.g. retry_after_ms
         if code is not None:
             self.code = code
 
@@ -139,6 +142,16 @@ class ProtocolError(TokenmuxError):
 
 class SessionError(TokenmuxError):
     """A request the session registry refuses (duplicate id, unknown id, limits)."""
+
+
+class RateLimited(TokenmuxError):
+    """A client sends faster than its token bucket allows."""
+
+    code = ErrorCode.RATE_LIMITED
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.extra["retry_after_ms"] = max(1, round(retry_after_s * 1000))
 
 
 class ProviderError(TokenmuxError):
@@ -189,7 +202,8 @@ def error_payload(exc: BaseException) -> dict[str, Any]:
     here with their traceback and sent as `internal` without detail.
     """
     if isinstance(exc, TokenmuxError):
-        return {"code": exc.code.value, "message": exc.message, "retryable": exc.retryable}
+        payload = {"code": exc.code.value, "message": exc.message, "retryable": exc.retryable}
+        return payload | exc.extra if exc.extra else payload
     logger.error("internal error", exc_info=exc)
     return {
         "code": ErrorCode.INTERNAL.value,

@@ -10,9 +10,10 @@ from server.config import Config
 from server.sessions.manager import SessionManager
 
 if TYPE_CHECKING:
+    from server.transports.middleware import ClientLimits
     from server.transports.websocket import WsConnection
 
-__all__ = ["CONFIG", "CONNECTIONS", "MANAGER", "Connections"]
+__all__ = ["CLIENTS", "CONFIG", "CONNECTIONS", "MANAGER", "Connections"]
 
 CONFIG = web.AppKey("config", Config)
 MANAGER = web.AppKey("manager", SessionManager)
@@ -23,3 +24,4 @@ class Connections(set["WsConnection"]):
 
 
 CONNECTIONS = web.AppKey("connections", Connections)
+CLIENTS: web.AppKey[ClientLimits] = web.AppKey("clients")

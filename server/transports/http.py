@@ -13,7 +13,7 @@ from server.errors import ErrorCode, ProtocolError, TokenmuxError, error_payload
 from server.protocol.envelope import Start
 from server.protocol.validate import InputLimits, parse_http_request
 from server.sessions.outbox import CollectingSink
-from server.state import CONFIG, CONNECTIONS, MANAGER
+from server.state import CLIENTS, CONFIG, CONNECTIONS, MANAGER
 
 __all__ = [
     "handle_cancel",
@@ -52,7 +52,9 @@ async def read_start(request: web.Request) -> Start:
     limits = InputLimits(
         max_prompt_chars=config.limits.max_prompt_chars, max_messages=config.limits.max_messages
     )
-    return parse_http_request(obj, limits, default_session=uuid.uuid4().hex)
+    start = parse_http_request(obj, limits, default_session=uuid.uuid4().hex)
+    request.app[CLIENTS].check_start(request.remote or "unknown")
+    return start
 
 
 async def handle_completion(request: web.Request) -> web.Response:

@@ -17,7 +17,14 @@ from aiohttp import WSMsgType, web
 
 from server import __version__
 from server.config import Config
-from server.errors import CloseCode, ErrorCode, ProtocolError, error_payload
+from server.errors import (
+    CloseCode,
+    ErrorCode,
+    ProtocolError,
+    RateLimited,
+    TokenmuxError,
+    error_payload,
+)
 from server.protocol.codec import CODECS, JSON_SUBPROTOCOL, Codec
 from server.protocol.envelope import (
     PROTOCOL_VERSION,
@@ -29,9 +36,12 @@ from server.protocol.envelope import (
     connection_event,
 )
 from server.protocol.validate import InputLimits, message_ref, parse_client_message
+from server.ratelimit import TokenBucket
 from server.sessions.manager import SessionManager, SessionScope
 from server.sessions.outbox import Outbox
-from server.state import CONFIG, CONNECTIONS, MANAGER
+from server.state import CLIENTS, CONFIG, CONNECTIONS, MANAGER
+from server.transports.http import json_error
+from server.transports.middleware import ClientLimits, check_websocket, client_address
 
 __all__ = ["WsConnection", "handle_websocket"]
 
@@ -72,6 +82,11 @@ class WsConnection:
         )
         self._close_code: int | None = None
         self._writer: asyncio.Task[None] | None = None
+        rates = config.rate_limits
+        self._messages = TokenBucket(rates.messages_per_s, rates.message_burst)
+        self._refused_in_a_row = 0
+        self.client = "unknown"
+        self.clients: ClientLimits | None = None
 
     # Public methods.
 
@@ -109,6 +124,7 @@ class WsConnection:
     def _receive(self, payload: str | bytes) -> None:
         obj: Any = None
         try:
+            self._check_rate()
             if len(payload) > self.config.limits.max_message_bytes:
                 raise ProtocolError(
                     f"message larger than {self.config.limits.max_message_bytes} bytes",
@@ -118,6 +134,8 @@ class WsConnection:
             message = parse_client_message(obj, self.limits)
             match message:
                 case Start():
+                    if self.clients is not None:
+                        self.clients.check_start(self.client)
                     self.scope.start(message, self.outbox)
                 case Cancel(session):
                     self.scope.cancel(session)
@@ -127,6 +145,18 @@ class WsConnection:
                     self.send_event(EventType.PONG, data)
         except Exception as exc:  # every bad input gets its error; a bug gets `internal`
             self._send_error(exc, obj)
+
+    def _check_rate(self) -> None:
+        """Spend a message token; a client refused too often in a row is closed (1008)."""
+        wait_s = self._messages.take()
+        if not wait_s:
+            self._refused_in_a_row = 0
+            return
+        self._refused_in_a_row += 1
+        if self._refused_in_a_row >= self.config.rate_limits.abuse_close_after:
+            logger.warning("closing a connection that kept sending past its rate limit")
+            self._close_code = CloseCode.POLICY_VIOLATION
+        raise RateLimited("too many messages on this connection", retry_after_s=wait_s)
 
     def _send_error(self, exc: Exception, obj: Any) -> None:
         payload = error_payload(exc)
@@ -206,6 +236,22 @@ class WsConnection:
 async def handle_websocket(request: web.Request) -> web.StreamResponse:
     """GET /ws."""
     config = request.app[CONFIG]
+    clients = request.app[CLIENTS]
+    address = client_address(request)
+    try:
+        check_websocket(request)  # before the upgrade: a refused client gets no socket
+        clients.open_connection(address)
+    except TokenmuxError as exc:
+        return json_error(exc)
+    try:
+        return await _serve_websocket(request, config, address)
+    finally:
+        clients.close_connection(address)
+
+
+async def _serve_websocket(
+    request: web.Request, config: Config, address: str
+) -> web.StreamResponse:
     ws = web.WebSocketResponse(
         protocols=tuple(CODECS),
         heartbeat=config.websocket.heartbeat_s or None,
@@ -215,6 +261,8 @@ async def handle_websocket(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     codec = CODECS[ws.ws_protocol or JSON_SUBPROTOCOL]
     connection = WsConnection(ws, codec, request.app[MANAGER], config, request.transport)
+    connection.client = address
+    connection.clients = request.app[CLIENTS]
     connections = request.app[CONNECTIONS]
     connections.add(connection)
     try:

@@ -1,0 +1,141 @@
+"""Who may come in: bearer tokens, the Origin allowlist, CORS, per-client limits.
+
+Checks run before a WebSocket is upgraded (``check_websocket``) and before any /api/ handler
+(``api_middleware``), so a refused client costs no session, no upgrade and no socket state.
+Refusals are plain HTTP errors with a JSON body: 401 ``unauthorized``, 403
+``forbidden_origin``, 429 ``rate_limited``. (Rejecting before the upgrade means a browser
+sees only a failed handshake, not the code; the trade is that a refused socket never
+exists.) Tokens are compared in constant time and never logged.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections import Counter
+from collections.abc import Awaitable, Callable
+
+from aiohttp import hdrs, web
+
+from server.config import AuthConfig
+from server.errors import ErrorCode, RateLimited, TokenmuxError
+from server.ratelimit import ClientBuckets
+from server.state import CONFIG
+from server.transports.http import json_error
+
+__all__ = [
+    "BEARER_SUBPROTOCOL_PREFIX",
+    "ClientLimits",
+    "add_cors_headers",
+    "api_middleware",
+    "check_origin",
+    "check_token",
+    "check_websocket",
+    "client_address",
+]
+
+BEARER_SUBPROTOCOL_PREFIX = "bearer."
+CORS_ALLOW_HEADERS = "Authorization, Content-Type, Last-Event-ID"
+CORS_ALLOW_METHODS = "GET, POST, OPTIONS"
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ClientLimits:
+    """Per-client-address state: open WebSockets and the session-start bucket."""
+
+    def __init__(self, *, starts_per_s: float, start_burst: int, max_connections: int) -> None:
+        self.starts = ClientBuckets(starts_per_s, start_burst)
+        self.max_connections = max_connections
+        self._open: Counter[str] = Counter()
+
+    def open_connection(self, client: str) -> None:
+        if self._open[client] >= self.max_connections:
+            raise RateLimited(
+                f"at most {self.max_connections} connections per client", retry_after_s=1.0
+            )
+        self._open[client] += 1
+
+    def close_connection(self, client: str) -> None:
+        self._open[client] -= 1
+        if self._open[client] <= 0:
+            del self._open[client]
+
+    def check_start(self, client: str) -> None:
+        wait_s = self.starts.take(client)
+        if wait_s:
+            raise RateLimited("too many session starts from this client", retry_after_s=wait_s)
+
+
+def client_address(request: web.Request) -> str:
+    return request.remote or "unknown"
+
+
+def check_origin(request: web.Request, auth: AuthConfig) -> str | None:
+    """The request's Origin if it may be answered with CORS headers; raises if refused."""
+    origin = request.headers.get(hdrs.ORIGIN)
+    if origin is None or not auth.allowed_origins:
+        return None  # not a browser, or no allowlist: nothing to check
+    allowed = auth.allowed_origins
+    same_origin = origin == f"{request.scheme}://{request.host}"
+    if origin != "null" and (same_origin or origin in allowed or "*" in allowed):
+        return origin
+    raise TokenmuxError("this origin is not allowed", code=ErrorCode.FORBIDDEN_ORIGIN)
+
+
+def check_token(request: web.Request, auth: AuthConfig, *, subprotocols: bool) -> None:
+    """Require one of the configured bearer tokens (when any is configured)."""
+    if not auth.tokens:
+        return
+    offered = []
+    header = request.headers.get(hdrs.AUTHORIZATION, "")
+    if header[:7].lower() == "bearer ":
+        offered.append(header[7:].strip())
+    if subprotocols:
+        for item in request.headers.get(hdrs.SEC_WEBSOCKET_PROTOCOL, "").split(","):
+            item = item.strip()
+            if item.startswith(BEARER_SUBPROTOCOL_PREFIX):
+                offered.append(item[len(BEARER_SUBPROTOCOL_PREFIX) :])
+    # Compare every pair, in constant time each, so timing says nothing about the tokens.
+    matches = [hmac.compare_digest(o.encode(), t.encode()) for o in offered for t in auth.tokens]
+    if not any(matches):
+        raise TokenmuxError("a valid bearer token is required", code=ErrorCode.UNAUTHORIZED)
+
+
+def check_websocket(request: web.Request) -> None:
+    """Origin and token checks for GET /ws, before the upgrade."""
+    auth = request.app[CONFIG].auth
+    check_origin(request, auth)
+    check_token(request, auth, subprotocols=True)
+
+
+CORS_ORIGIN = web.RequestKey("cors_origin", str)
+
+
+@web.middleware
+async def api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Origin and token checks for /api/ routes; answers CORS preflights."""
+    if not request.path.startswith("/api/"):
+        return await handler(request)
+    auth = request.app[CONFIG].auth
+    try:
+        origin = check_origin(request, auth)
+        if origin is not None:
+            request[CORS_ORIGIN] = origin
+        if request.method == hdrs.METH_OPTIONS:
+            return web.Response(status=204)
+        check_token(request, auth, subprotocols=False)
+    except TokenmuxError as exc:
+        return json_error(exc)
+    return await handler(request)
+
+
+async def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: streaming responses get their CORS headers before sending."""
+    origin = request.get(CORS_ORIGIN)
+    if origin is None:
+        return
+    response.headers[hdrs.ACCESS_CONTROL_ALLOW_ORIGIN] = origin
+    response.headers[hdrs.ACCESS_CONTROL_ALLOW_HEADERS] = CORS_ALLOW_HEADERS
+    response.headers[hdrs.ACCESS_CONTROL_ALLOW_METHODS] = CORS_ALLOW_METHODS
+    response.headers[hdrs.ACCESS_CONTROL_MAX_AGE] = "600"
+    response.headers[hdrs.VARY] = "Origin"
