@@ -116,8 +116,8 @@ class Outbox:
     def _grow(self, size: int) -> None:
         self._bytes += size
         if self._bytes > self._max_bytes:
-            self.close()
             self._on_overflow()
+            self.close()
 
 
 class CollectingSink:

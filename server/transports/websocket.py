@@ -50,6 +50,7 @@ logger = logging.getLogger(__name__)
 # aiohttp itself closes with 1009 past this multiple of max_message_bytes; below it an
 # oversize frame is answered with error{message_too_large} and the connection lives on.
 HARD_FRAME_FACTOR = 4
+CLOSE_TIMEOUT_S = 2.0  # a close handshake that takes longer ends in transport.abort()
 
 
 class WsConnection:
@@ -124,13 +125,14 @@ class WsConnection:
     def _receive(self, payload: str | bytes) -> None:
         obj: Any = None
         try:
-            self._check_rate()
             if len(payload) > self.config.limits.max_message_bytes:
+                self._check_rate()
                 raise ProtocolError(
                     f"message larger than {self.config.limits.max_message_bytes} bytes",
                     code=ErrorCode.MESSAGE_TOO_LARGE,
                 )
-            obj = self.codec.decode(payload)
+            obj = self.codec.decode(payload)  # first, so even a refusal can name its message
+            self._check_rate()
             message = parse_client_message(obj, self.limits)
             match message:
                 case Start():
@@ -198,11 +200,14 @@ class WsConnection:
                         for envelope in batch:
                             await send(encode(envelope))  # type: ignore[arg-type]
                 if self._close_code is not None and not len(self.outbox):
-                    await ws.close(code=self._close_code)
+                    await self._close_now(self._close_code)
                     return
         except TimeoutError:
-            logger.warning("closing a connection that did not read for %.1fs", timeout_s)
-            await self._close_now(CloseCode.TRY_AGAIN_LATER)
+            # No close frame: the peer does not read, and aiohttp's drain is now broken by
+            # the cancelled send anyway. Abort, so the reader sees the end at once.
+            logger.warning("aborting a connection that did not read for %.1fs", timeout_s)
+            self.outbox.close()
+            self._abort()
         except (ConnectionError, RuntimeError) as exc:
             # The peer went away mid-write (aiohttp raises ClientConnectionResetError or
             # RuntimeError on a closing transport); the reader will see the close.
@@ -214,9 +219,15 @@ class WsConnection:
         self._wake.set()
 
     async def _close_now(self, code: int) -> None:
+        """Close with ``code``, then abort the transport.
+
+        After a completed close handshake the abort is a no-op. After a failed one (the
+        peer never read our close frame) asyncio would keep the socket open until its
+        buffer drains, which for a peer that does not read is never.
+        """
         self.outbox.close()
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(1.0):
+        with contextlib.suppress(TimeoutError, ConnectionError, RuntimeError):
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
                 await self.ws.close(code=code)
         self._abort()
 
