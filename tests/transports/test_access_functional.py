@@ -51,7 +51,7 @@ async def test_websocket_token_in_a_subprotocol_is_never_echoed(guarded: Running
     protocols: Any = ["tokenmux.v1.json", f"bearer.{TOKEN}"]
     async with connect(url, subprotocols=protocols) as ws:
         assert ws.subprotocol == "tokenmux.v1.json"
-        assert TOKEN not in str(ws.response.headers)
+        assert ws.response is not None and TOKEN not in str(ws.response.headers)
     with pytest.raises(InvalidStatus):
         await connect(url, subprotocols=["tokenmux.v1.json", "bearer.nope"])  # type: ignore[list-item]
 

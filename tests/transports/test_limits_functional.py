@@ -21,6 +21,7 @@ from server.sessions.session import Session
 from server.state import CONNECTIONS, MANAGER
 from tests._client import WsClient, check_session
 from tests._rawws import RawWebSocket
+from tests._wait import eventually
 from tests.conftest import ConfigFactory
 
 CANARY = {"max_tokens": 80, "tokens_per_second": 100}
@@ -101,9 +102,7 @@ async def test_connections_per_client_are_capped(
     assert json.loads(refused.value.response.body or b"{}")["error"]["code"] == "rate_limited"
     await first.close()
     await first.ws.wait_closed()
-    async with asyncio.timeout(5):
-        while len(server.app[CONNECTIONS]) > 1:
-            await asyncio.sleep(0.01)
+    await eventually(lambda: len(server.app[CONNECTIONS]) == 1)
     third = await WsClient.connect(server.url)
     await second.close()
     await third.close()
@@ -126,6 +125,10 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+async def fds_at_most(count: int) -> bool:
+    return await asyncio.to_thread(open_fds) <= count
+
+
 @pytest.mark.parametrize("keeps_sending", [False, True], ids=["silent", "sending-not-reading"])
 async def test_a_peer_that_never_reads_is_closed_and_its_memory_freed(
     start: Callable[[Config], Any], make_config: ConfigFactory, keeps_sending: bool
@@ -146,15 +149,15 @@ async def test_a_peer_that_never_reads_is_closed_and_its_memory_freed(
             "data": {"prompt": "x" * 2000, "params": {"max_tokens": 1_000_000}},
         }
         await stalled.send_text(json.dumps(start_message))
-    async with asyncio.timeout(15):
-        while len(server.app[CONNECTIONS]) > 1:
-            if keeps_sending:
-                await stalled.send_text('{"type":"ping"}')
-            await asyncio.sleep(0.05)
+
+    async def stalled_is_gone() -> bool:
+        if keeps_sending:
+            await stalled.send_text('{"type":"ping"}')
+        return len(server.app[CONNECTIONS]) == 1
+
+    await eventually(stalled_is_gone, timeout=15, every=0.05)
     flooded = [s for s in ended if s.id.startswith("flood")]
     assert len(flooded) == 10 and {s.end_reason for s in flooded} == {"cancelled"}
     await finish_canary(canary)
     stalled.abort()
-    async with asyncio.timeout(5):
-        while await asyncio.to_thread(open_fds) > baseline:
-            await asyncio.sleep(0.05)
+    await eventually(lambda: fds_at_most(baseline))
