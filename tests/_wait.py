@@ -9,10 +9,10 @@ __all__ = ["eventually"]
 
 
 async def eventually(
-    condition: Callable[[], bool | Awaitable[bool]], *, timeout: float = 5.0, every: float = 0.02
+    condition: Callable[[], bool | Awaitable[bool]], *, within: float = 5.0, every: float = 0.02
 ) -> None:
-    """Poll ``condition`` until it holds; fail with TimeoutError after ``timeout`` seconds."""
-    async with asyncio.timeout(timeout):
+    """Poll ``condition`` until it holds; fail with TimeoutError after ``within`` seconds."""
+    async with asyncio.timeout(within):
         while True:
             result = condition()
             if not isinstance(result, bool):

@@ -155,7 +155,7 @@ async def test_a_peer_that_never_reads_is_closed_and_its_memory_freed(
             await stalled.send_text('{"type":"ping"}')
         return len(server.app[CONNECTIONS]) == 1
 
-    await eventually(stalled_is_gone, timeout=15, every=0.05)
+    await eventually(stalled_is_gone, within=15, every=0.05)
     flooded = [s for s in ended if s.id.startswith("flood")]
     assert len(flooded) == 10 and {s.end_reason for s in flooded} == {"cancelled"}
     await finish_canary(canary)
