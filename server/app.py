@@ -23,7 +23,7 @@ from server.transports.middleware import ClientLimits, add_cors_headers, api_mid
 from server.transports.sse import handle_events, handle_stream
 from server.transports.websocket import WsConnection, handle_websocket
 
-__all__ = ["RunningServer", "make_app", "start_server"]
+__all__ = ["RunningServer", "make_app", "start_server", "stop_gracefully"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def make_app(config: Config) -> web.Application:
     )
     app.on_response_prepare.append(add_cors_headers)
     app.cleanup_ctx.append(_sessions)
-    app.on_shutdown.append(_close_connections)
+    app.on_shutdown.append(stop_gracefully)  # for runners other than start_server()
     app.router.add_get("/ws", handle_websocket)
     app.router.add_post("/api/stream", handle_stream)
     app.router.add_post("/api/completion", handle_completion)
@@ -61,8 +61,14 @@ async def _sessions(app: web.Application) -> AsyncIterator[None]:
     await providers.aclose()
 
 
-async def _close_connections(app: web.Application) -> None:
-    """Say goaway, let sessions drain, end the rest (reason shutdown), close sockets 1001."""
+async def stop_gracefully(app: web.Application) -> None:
+    """Say goaway, let sessions drain, end the rest (reason shutdown), close sockets 1001.
+
+    Runs before aiohttp's own shutdown, which stops reading every connection at once: here
+    clients can still cancel, ping and receive during the drain. A second call is a no-op.
+    """
+    if app[MANAGER].shutting_down:
+        return
     connections: list[WsConnection] = [*app[CONNECTIONS]]
     timeout_s = app[CONFIG].server.shutdown_timeout_s
     drain_s = app[CONFIG].server.drain_s
@@ -96,13 +102,20 @@ class RunningServer:
 
     runner: web.AppRunner
     url: str
+    closed: bool = False
 
     @property
     def app(self) -> web.Application:
         return self.runner.app
 
     async def aclose(self) -> None:
-        await self.runner.cleanup()
+        """Graceful stop (see ARCHITECTURE.md, shutdown flow); a second call does nothing."""
+        if not self.closed:
+            self.closed = True
+            for site in list(self.runner.sites):
+                await site.stop()  # no new connections during the drain
+            await stop_gracefully(self.app)
+            await self.runner.cleanup()
 
 
 async def start_server(config: Config) -> RunningServer:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
 import sys
+import time
 from pathlib import Path
 
 import aiohttp
+
+from tests._rawws import RawWebSocket
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,3 +73,40 @@ async def test_bad_config_is_a_clear_error_naming_the_key(tmp_path: Path) -> Non
     _, stderr = await process.communicate()
     assert process.returncode == 2
     assert b"server.prot: unknown key" in stderr
+
+
+async def test_sigterm_with_a_client_that_never_reads_exits_within_the_bound(
+    tmp_path: Path,
+) -> None:
+    """A stalled peer with floods of text cannot hold the process past its shutdown bound."""
+    config = tmp_path / "config.yaml"
+    await asyncio.to_thread(
+        config.write_text,
+        "server:\n  drain_s: 0.5\n  shutdown_timeout_s: 2\n"
+        "providers:\n  sim:\n    type: sim\n    params: {tokens_per_second: 0}\n",
+    )
+    process, url = await launch("--port", "0", "--config", str(config))
+    stalled = await RawWebSocket.connect(url)
+    for i in range(5):
+        message = {
+            "type": "start",
+            "session": f"f{i}",
+            "data": {"prompt": "x" * 1000, "params": {"max_tokens": 1_000_000}},
+        }
+        await stalled.send_text(json.dumps(message))
+    reader = await RawWebSocket.connect(url)
+    await reader.send_text(
+        json.dumps(
+            {"type": "start", "session": "r", "data": {"prompt": "x", "params": {"hang_at": 1}}}
+        )
+    )
+    began = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    received = await asyncio.wait_for(reader.read_until_closed(), 10)
+    code = await asyncio.wait_for(process.wait(), 10)
+    assert code == 0
+    assert time.monotonic() - began < 0.5 + 2 + 3
+    assert b'"type":"goaway"' in received and b'"reason":"shutdown"' in received
+    assert b"\x88\x02\x03\xe9" in received  # a close frame with code 1001
+    stalled.abort()
+    reader.abort()
