@@ -102,6 +102,11 @@ class SessionScope:
         """Attach a resumable session here: replay what ``request.after_seq`` missed, then
         continue live. Raises SessionError(unauthorized) unless the token matches."""
         session = self._manager.find_resumable(request.session, request.resume_token)
+        if self._live.get(session.id, session) is not session:
+            # Two lives under one id on one socket could not be told apart by the client.
+            raise SessionError(
+                f"session {session.id!r} is live here already", code=ErrorCode.DUPLICATE_SESSION
+            )
         if session.live and session.scope is not self:
             self._check_room(session.id)
             session.scope._live.pop(session.id, None)  # a takeover: the old socket may be dead

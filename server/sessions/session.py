@@ -64,8 +64,9 @@ class Session:
 
     @property
     def live(self) -> bool:
-        """True until the session's task has finished."""
-        return self.task is not None and not self.task.done()
+        """True until ``stream_end`` was produced. (A task cancelled before its first step
+        is done before that: its end comes from the manager's done-callback.)"""
+        return self.task is not None and not self.stream.ended
 
     def cancel(self, reason: EndReason = "cancelled") -> None:
         """Cancel the task; it ends the stream with ``stream_end{reason}``."""
