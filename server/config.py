@@ -57,6 +57,7 @@ class LimitsConfig:
     send_timeout_s: float = 30.0  # one write may block this long before 1013
     max_session_s: float = 600.0  # a session running longer ends with reason timeout
     max_connections_per_client: int = 32  # open WebSockets per client address
+    socket_send_buffer_bytes: int = 131_072  # kernel send buffer per socket; 0: OS default
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +74,7 @@ class SseConfig:
 class ResumeConfig:
     enabled: bool = True  # give sessions a resume_token and keep their recent events
     grace_s: float = 30.0  # how long a detached or ended session stays resumable
-    buffer_events: int = 1024  # events kept per session for replay
+    buffer_events: int = 256  # events kept per session for replay
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ import hashlib
 import random
 import re
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,21 +70,20 @@ class SimStats:
         return self.started - self.completed - self.cancelled - self.failed
 
 
-def sim_tokens(request: ProviderRequest, max_tokens: int) -> list[str]:
-    """The full reply as tokens: the echo of the last user turn, then seeded filler."""
+def sim_tokens(request: ProviderRequest, max_tokens: int) -> Iterator[str]:
+    """The reply as tokens, lazily: the echo of the last user turn, then seeded filler."""
     last_user = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
     seed_text = "\x00".join(m.content for m in request.messages) + f"\x00{request.model}"
     seed = int.from_bytes(hashlib.sha256(seed_text.encode()).digest()[:8], "big")
     rng = random.Random(seed)
-    tokens = _TOKEN.findall(last_user)
+    yield from _TOKEN.findall(last_user)
     capital = True
     for n in range(max_tokens):
         word = rng.choice(_WORDS)
         if capital:
             word = word.capitalize()
         capital = n % 12 == 11
-        tokens.append(" " + word + ("." if capital or n == max_tokens - 1 else ""))
-    return tokens
+        yield " " + word + ("." if capital or n == max_tokens - 1 else "")
 
 
 class SimProvider:
@@ -107,6 +106,7 @@ class SimProvider:
         try:
             await asyncio.sleep(float(params.get("ttft_ms", 0)) / 1000)
             began = time.monotonic()
+            sent = 0
             for i, token in enumerate(tokens):
                 if i == fail_at:
                     outcome = "failed"
@@ -114,11 +114,12 @@ class SimProvider:
                 if i == hang_at:
                     await asyncio.Event().wait()  # until cancelled
                 yield TextDelta(token)
+                sent += 1
                 # Pace against the start time so sleeps do not accumulate drift; with no
                 # rate, still yield to the loop so other sessions and cancels get their turn.
                 delay = began + (i + 1) / rate - time.monotonic() if rate else 0.0
                 await asyncio.sleep(max(delay, 0.0))
-            yield Usage(_count_words(request), len(tokens))
+            yield Usage(_count_words(request), sent)
             outcome = "completed"
             yield Finish("stop", str(request.model or self.default_model))
         finally:

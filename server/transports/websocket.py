@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -269,6 +270,7 @@ async def _serve_websocket(
         max_msg_size=config.limits.max_message_bytes * HARD_FRAME_FACTOR,
         compress=False,
     )
+    _limit_send_buffer(request, config.limits.socket_send_buffer_bytes)
     await ws.prepare(request)
     codec = CODECS[ws.ws_protocol or JSON_SUBPROTOCOL]
     connection = WsConnection(ws, codec, request.app[MANAGER], config, request.transport)
@@ -281,3 +283,11 @@ async def _serve_websocket(
     finally:
         connections.discard(connection)
     return ws
+
+
+def _limit_send_buffer(request: web.Request, size: int) -> None:
+    """Cap the kernel's send buffer: autotuning lets it absorb megabytes for a peer that
+    does not read, which hides the stall from our send deadline and outbox cap."""
+    sock = request.transport.get_extra_info("socket") if request.transport else None
+    if size and sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
