@@ -27,8 +27,8 @@ test-python: $(VENV)/.installed-dev
 	$(PY) -m pytest
 
 lint: $(VENV)/.installed-dev
-	$(VENV)/bin/ruff check server tests fuzz
-	$(VENV)/bin/ruff format --check server tests fuzz
+	$(VENV)/bin/ruff check server tests fuzz scripts
+	$(VENV)/bin/ruff format --check server tests fuzz scripts
 
 typecheck: $(VENV)/.installed-dev
 	$(VENV)/bin/mypy

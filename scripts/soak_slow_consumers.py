@@ -25,8 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests._client import WsClient, check_session  # noqa: E402
-from tests._rawws import RawWebSocket  # noqa: E402
+from tests._client import WsClient, check_session
+from tests._rawws import RawWebSocket
 
 CONFIG = """
 server: {drain_s: 0}
