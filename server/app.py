@@ -16,6 +16,7 @@ from server.providers.registry import build_registry
 from server.sessions.manager import SessionManager
 from server.state import CONFIG, CONNECTIONS, MANAGER, Connections
 from server.transports.http import handle_cancel, handle_completion, handle_health
+from server.transports.pages import add_page_routes
 from server.transports.sse import handle_stream
 from server.transports.websocket import WsConnection, handle_websocket
 
@@ -36,6 +37,7 @@ def make_app(config: Config) -> web.Application:
     app.router.add_post("/api/completion", handle_completion)
     app.router.add_post("/api/sessions/{session_id}/cancel", handle_cancel)
     app.router.add_get("/healthz", handle_health)
+    add_page_routes(app)
     return app
 
 
