@@ -30,6 +30,7 @@
  * @property {(callback: (now: number) => void) => unknown} [requestFrame] default requestAnimationFrame
  * @property {() => number} [now] clock in ms (default performance.now)
  * @property {() => void} [onDone] called once the text is fully shown and the cursor removed
+ * @property {(shown: string) => void} [onRender] called after each render (e.g. to scroll)
  */
 
 export class Typewriter {
@@ -49,6 +50,7 @@ export class Typewriter {
     this._requestFrame = options.requestFrame ?? defaultRequestFrame();
     this._now = options.now ?? (() => globalThis.performance.now());
     this._onDone = options.onDone;
+    this._onRender = options.onRender;
     this._cursorClass = options.cursorClass ?? 'cursor';
     this._cursorText = options.cursorText ?? '▍';
     /** The whole text received so far. */
@@ -156,6 +158,7 @@ export class Typewriter {
       this.shown = this._advance(this.shown + this._step(elapsed, target - this.shown), target);
       this._textNode.data = this.text.slice(0, this.shown);
       this.renders += 1;
+      this._onRender?.(this._textNode.data);
     }
     if (this.shown < target) this._schedule();
     else if (this.ended) this._finish();
@@ -202,7 +205,7 @@ export class Typewriter {
     cursor.textContent = this._cursorText;
     this.element.appendChild(cursor);
     if (!this.reducedMotion && typeof cursor.animate === 'function') {
-      cursor.animate([{ opacity: 1 }, { opacity: 1, offset: 0.5 }, { opacity: 0, offset: 0.5 }, { opacity: 0 }], {
+      cursor.animate([{ opacity: 1 }, { opacity: 1, offset: 0.5 }, { opacity: 0.2, offset: 0.5 }, { opacity: 0.2 }], {
         duration: 1000,
         iterations: Infinity,
       });

@@ -50,7 +50,9 @@ function readRequests() {
 $('#controls').addEventListener('submit', (event) => {
   event.preventDefault();
   if (!$('#prompt').value.trim()) return;
-  for (const request of readRequests()) runCard(request);
+  const batch = document.createDocumentFragment();
+  for (const request of readRequests()) runCard(request, batch);
+  cards.prepend(batch); // the newest batch on top, in start order
   updateCounters();
 });
 
@@ -65,12 +67,19 @@ $('#clear').addEventListener('click', () => {
   updateCounters();
 });
 
-function runCard(request) {
+function runCard(request, batch) {
   const card = $('#card-template').content.firstElementChild.cloneNode(true);
   const field = (name) => card.querySelector(`.${name}`);
   cardNumber += 1;
-  cards.prepend(card);
-  const typewriter = new Typewriter(field('output'));
+  batch.append(card);
+  const output = field('output');
+  let follow = true; // keep the newest text in view unless the reader scrolled up
+  output.addEventListener('scroll', () => {
+    follow = output.scrollTop + output.clientHeight >= output.scrollHeight - 24;
+  });
+  const typewriter = new Typewriter(output, {
+    onRender: () => { if (follow) output.scrollTop = output.scrollHeight; },
+  });
   typewriter.start();
   let session;
   try {
@@ -151,7 +160,9 @@ function runCard(request) {
       const streamingMs = end.duration_ms - (firstChunkAt - began);
       if (streamingMs > 0) field('rate').textContent = (chunks / (streamingMs / 1000)).toFixed(1);
     }
-    if (status !== 'error') field('note').textContent = `${(end.duration_ms / 1000).toFixed(2)} s`;
+    const seconds = `${(end.duration_ms / 1000).toFixed(2)} s`;
+    if (status === 'complete') field('note').textContent = `done in ${seconds}`;
+    if (status === 'cancelled') field('note').textContent = `cancelled after ${seconds}`;
     if (status === 'error' && !field('note').textContent) field('note').textContent = end.reason;
   }
 }
