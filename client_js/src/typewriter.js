@@ -4,8 +4,10 @@
  *
  * It never lags far behind the stream. A fixed delay per character leaves the display
  * seconds behind a fast model, so the speed adapts to the backlog: each frame reveals at
- * least `charsPerSecond` worth of characters, and enough to drain the whole backlog within
- * `catchUpMs`. It renders at most once per animation frame, and with
+ * least `charsPerSecond` worth of characters, more as the backlog grows (a share of it
+ * proportional to the frame time over `catchUpMs`), and always every character that arrived
+ * more than `catchUpMs` ago. No character is shown later than `catchUpMs` after it arrived
+ * (half that after `end()`). It renders at most once per animation frame, and with
  * `prefers-reduced-motion: reduce` it shows text as it arrives and the cursor does not blink.
  *
  * ```js
@@ -61,6 +63,8 @@ export class Typewriter {
     this.renders = 0;
     this.ended = false;
     this._framePending = false;
+    /** @type {{end: number, at: number}[]} when each appended piece arrived */
+    this._arrivals = [];
     /** @type {number | null} */
     this._lastFrame = null;
     /** @type {ReturnType<typeof setTimeout> | undefined} */
@@ -90,6 +94,7 @@ export class Typewriter {
     if (!delta) return;
     this._reopen();
     this.text += delta;
+    this._arrivals.push({ end: this.text.length, at: this._now() });
     this._schedule();
   }
 
@@ -105,6 +110,7 @@ export class Typewriter {
       this._textNode.data = '';
     }
     this.text = text;
+    this._arrivals = [{ end: text.length, at: this._now() }];
     this._schedule();
   }
 
@@ -127,6 +133,7 @@ export class Typewriter {
     this.text = '';
     this.shown = 0;
     this.ended = false;
+    this._arrivals = [];
     this._lastFrame = null;
     this._textNode.data = '';
     this._removeCursor();
@@ -155,7 +162,9 @@ export class Typewriter {
     this._lastFrame = now;
     const target = this.text.length;
     if (this.shown < target) {
-      this.shown = this._advance(this.shown + this._step(elapsed, target - this.shown), target);
+      const due = this._due(now) - this.shown;
+      const step = Math.max(this._step(elapsed, target - this.shown), due);
+      this.shown = this._advance(this.shown + step, target);
       this._textNode.data = this.text.slice(0, this.shown);
       this.renders += 1;
       this._onRender?.(this._textNode.data);
@@ -175,6 +184,20 @@ export class Typewriter {
     const catchUp = this.ended ? this.catchUpMs / 2 : this.catchUpMs;
     const drain = (backlog * elapsed) / catchUp;
     return Math.max(1, Math.ceil(Math.max(calm, drain)));
+  }
+
+  /**
+   * How far the text must be shown by `now`: every piece older than the catch-up time.
+   * @param {number} now
+   */
+  _due(now) {
+    const limit = now - (this.ended ? this.catchUpMs / 2 : this.catchUpMs);
+    let due = 0;
+    while (this._arrivals.length && this._arrivals[0].at <= limit) {
+      due = /** @type {{end: number}} */ (this._arrivals.shift()).end;
+    }
+    while (this._arrivals.length && this._arrivals[0].end <= this.shown) this._arrivals.shift();
+    return due;
   }
 
   /**
