@@ -74,7 +74,8 @@ export function reduceStreamState(state, event, elapsedMs) {
  * @returns {Promise<StreamState>}
  */
 export async function runStream(source, request, { signal, onState, fetch }) {
-  let state = { ...createStreamState(), status: /** @type {const} */ ('connecting') };
+  /** @type {StreamState} */
+  let state = { ...createStreamState(), status: 'connecting' };
   onState(state);
   const began = globalThis.performance.now();
   try {
