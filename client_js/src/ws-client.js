@@ -22,8 +22,9 @@ import { Session } from './session.js';
  *   pass the `ws` package's WebSocket in Node 20)
  * @property {number} [initialDelayMs] first reconnect delay (default 250)
  * @property {number} [maxDelayMs] backoff cap (default 5000)
- * @property {number} [resumeTimeoutMs] how long a session may wait to be resumed before it
- *   fails with `connection_lost` (default 30000)
+ * @property {number} [resumeTimeoutMs] with `reconnect`, how long a session may wait for the
+ *   connection to come back (to be resumed, or to be started) before it fails with
+ *   `connection_lost` (default 30000)
  */
 
 /**
@@ -243,6 +244,7 @@ export class TokenmuxClient extends EventTarget {
   _connectionFailed(error) {
     this._rejectReady?.(error);
     if (this.options.reconnect && this.state !== 'closed') {
+      this._armResumeTimeout();
       this._scheduleReconnect();
       return;
     }
@@ -302,15 +304,24 @@ export class TokenmuxClient extends EventTarget {
     }
     this._resumable.clear();
     clearTimeout(this._resumeTimer);
+    this._resumeTimer = undefined;
   }
 
+  /**
+   * Sessions waiting for the connection (to be resumed, or whose start is still queued) fail
+   * with `connection_lost` if it is not back within `resumeTimeoutMs`.
+   */
   _armResumeTimeout() {
-    if (!this._resumable.size) return;
-    clearTimeout(this._resumeTimer);
+    if (this._resumeTimer !== undefined) return;
     this._resumeTimer = setTimeout(() => {
-      const error = () => new TokenmuxError('connection_lost', 'the connection did not come back in time to resume');
-      for (const session of this._resumable) session._fail(error());
+      this._resumeTimer = undefined;
+      if (this.state === 'open') return;
+      const waiting = [...this.sessions.values()].filter((s) => this._resumable.has(s) || s.status === 'pending');
+      for (const session of waiting) {
+        session._fail(new TokenmuxError('connection_lost', `no connection to ${this.url} for ${this.options.resumeTimeoutMs ?? 30_000} ms`));
+      }
       this._resumable.clear();
+      this._outbox = this._outbox.filter((m) => this.sessions.has(/** @type {any} */ (m).session));
     }, this.options.resumeTimeoutMs ?? 30_000);
   }
 

@@ -116,3 +116,13 @@ test('a replay that starts past the buffer replaces the text with content_so_far
   assert.equal(result.reason, 'cancelled');
   assert.equal(result.text, 'ABCDEFG');
 });
+
+test('with the server gone, a queued session fails after resumeTimeoutMs instead of waiting forever', async () => {
+  const url = await scriptedServer(() => {});
+  await new Promise((resolve) => wss.close(resolve)); // nothing listens any more
+  wss = undefined;
+  client = new TokenmuxClient(url, { WebSocket, reconnect: true, initialDelayMs: 10, resumeTimeoutMs: 200 });
+  const session = client.stream({ prompt: 'Hi' });
+  await assert.rejects(session.done, { code: 'connection_lost', retryable: true });
+  assert.equal(client.state, 'connecting', 'the client keeps trying for later sessions');
+});

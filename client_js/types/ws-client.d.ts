@@ -6,8 +6,9 @@
  *   pass the `ws` package's WebSocket in Node 20)
  * @property {number} [initialDelayMs] first reconnect delay (default 250)
  * @property {number} [maxDelayMs] backoff cap (default 5000)
- * @property {number} [resumeTimeoutMs] how long a session may wait to be resumed before it
- *   fails with `connection_lost` (default 30000)
+ * @property {number} [resumeTimeoutMs] with `reconnect`, how long a session may wait for the
+ *   connection to come back (to be resumed, or to be started) before it fails with
+ *   `connection_lost` (default 30000)
  */
 /**
  * @typedef {object} StreamRequest What `start` carries in `data` (PROTOCOL.md section 3).
@@ -102,6 +103,10 @@ export class TokenmuxClient extends EventTarget {
     _dropped(code: number, reason: string): void;
     _scheduleReconnect(): void;
     _resumeAll(): void;
+    /**
+     * Sessions waiting for the connection (to be resumed, or whose start is still queued) fail
+     * with `connection_lost` if it is not back within `resumeTimeoutMs`.
+     */
     _armResumeTimeout(): void;
     /** @param {string | ArrayBuffer} payload */
     _receive(payload: string | ArrayBuffer): void;
@@ -139,8 +144,9 @@ export type ClientOptions = {
      */
     maxDelayMs?: number;
     /**
-     * how long a session may wait to be resumed before it
-     * fails with `connection_lost` (default 30000)
+     * with `reconnect`, how long a session may wait for the
+     * connection to come back (to be resumed, or to be started) before it fails with
+     * `connection_lost` (default 30000)
      */
     resumeTimeoutMs?: number;
 };

@@ -56,6 +56,9 @@ describe('/chat', () => {
     });
     await page.fill('#prompt', prompt);
     await page.click('#send');
+    await page.waitForFunction(() => document.querySelector('#output').textContent.length > 60);
+    await mkdir(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: path.join(ARTIFACTS, 'chat-mid-stream.png') });
     await page.waitForFunction((text) => document.querySelector('#output').textContent.startsWith(text), expected, { timeout: 10_000 });
     const endedAt = Date.now();
     await page.waitForSelector('#output .cursor', { state: 'detached', timeout: 1_500 });
