@@ -115,7 +115,64 @@ describe('/ (dashboard)', () => {
     assert.deepEqual(statuses.sort(), [...Array(9).fill('complete'), 'cancelled'].sort());
     assert.equal(new Set(sockets).size, 1, 'one WebSocket for every session');
     await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-done.png'), fullPage: true });
+
+    // "Cancel all" stops every live session; the counter goes back to 0.
+    await page.fill('#count', '3');
+    await page.fill('#max-tokens', '500');
+    await page.click('#start');
+    await page.waitForFunction(() => document.querySelectorAll('.card[data-status="streaming"]').length === 3);
+    await page.click('#cancel-all');
+    await page.waitForFunction(() => document.querySelectorAll('.card[data-status="cancelled"]').length === 4);
+    await page.waitForFunction(() => document.querySelector('#open-count').textContent === '0');
     assert.deepEqual(problems, []);
+    await page.close();
+  });
+});
+
+describe('the library in the browser, imported from /client/ with no build step', () => {
+  test('TokenmuxClient over msgpack and streamSSE give the same text', async () => {
+    const { page, problems } = await newPage('/chat');
+    const result = await page.evaluate(async () => {
+      const { TokenmuxClient, streamSSE } = await import('/client/index.js');
+      const client = new TokenmuxClient('/ws', { encoding: 'msgpack' });
+      const request = { prompt: 'bytes on the wire: ✓', params: { max_tokens: 12, tokens_per_second: 0 } };
+      const session = client.stream(request);
+      const { reason, text } = await session.done;
+      let sse = '';
+      for await (const event of streamSSE('/api/stream', { prompt: request.prompt, llm_params: request.params })) {
+        if (event.type === 'content_chunk') sse += event.data.content;
+      }
+      const encoding = client.serverInfo.encoding;
+      client.close();
+      return { reason, text, sse, encoding };
+    });
+    assert.equal(result.encoding, 'msgpack');
+    assert.equal(result.reason, 'complete');
+    assert.equal(result.text, result.sse);
+    assert.ok(result.text.startsWith('bytes on the wire: ✓'));
+    assert.deepEqual(problems, []);
+    await page.close();
+  });
+
+  test('with prefers-reduced-motion the typewriter shows text as it arrives, and stays in step', async () => {
+    const { page } = await newPage('/chat');
+    await page.emulateMedia({ reducedMotion: 'reduce' });
+    const result = await page.evaluate(async () => {
+      const { Typewriter } = await import('/client/index.js');
+      const element = document.createElement('div');
+      document.body.append(element);
+      let done;
+      const finished = new Promise((resolve) => { done = resolve; });
+      const typewriter = new Typewriter(element, { cursorLingerMs: 10, onDone: () => done() });
+      const frame = () => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
+      typewriter.append('x'.repeat(5000));
+      await frame();
+      const shownAfterAFrame = typewriter.displayed.length;
+      typewriter.end();
+      await finished;
+      return { reduced: typewriter.reducedMotion, shownAfterAFrame, cursor: !!element.querySelector('.cursor') };
+    });
+    assert.deepEqual(result, { reduced: true, shownAfterAFrame: 5000, cursor: false });
     await page.close();
   });
 });
