@@ -87,6 +87,11 @@ export class TokenmuxClient extends EventTarget {
     this._pings = new Map();
     /** @type {Promise<Record<string, any>> | null} */
     this._connecting = null;
+    this._readyPending = false;
+    /** @type {(info: Record<string, any>) => void} */
+    this._resolveReady = () => {};
+    /** @type {(error: TokenmuxError) => void} */
+    this._rejectReady = () => {};
   }
 
   /** Number of live sessions (started and not yet ended). */
@@ -165,6 +170,8 @@ export class TokenmuxClient extends EventTarget {
     const socket = this._socket;
     this._socket = null;
     if (socket) detach(socket), socket.close(1000);
+    if (this._readyPending) this._rejectReady(closedError());
+    this._readyPending = false;
     this._failAll(closedError());
   }
 
@@ -190,21 +197,21 @@ export class TokenmuxClient extends EventTarget {
 
   _open() {
     this._setState('connecting');
-    /** @type {(info: Record<string, any>) => void} */
-    let resolveReady = () => {};
-    /** @type {(error: TokenmuxError) => void} */
-    let rejectReady = () => {};
-    this._connecting = new Promise((resolve, reject) => {
-      resolveReady = resolve;
-      rejectReady = reject;
-    });
-    this._connecting.catch(() => {});
-    this._resolveReady = resolveReady;
-    this._rejectReady = rejectReady;
+    if (!this._readyPending) this._armReady();
     this._codecPromise.then(
       (codec) => this._openSocket(codec),
       (error) => this._connectionFailed(new TokenmuxError('connection_failed', error.message, { retryable: false })),
     );
+  }
+
+  /** A fresh promise for `connect()`: settled by the next `ready`, or by a failed attempt. */
+  _armReady() {
+    this._readyPending = true;
+    this._connecting = new Promise((resolve, reject) => {
+      this._resolveReady = resolve;
+      this._rejectReady = reject;
+    });
+    this._connecting.catch(() => {});
   }
 
   /** @param {import('./protocol.js').Codec} codec */
@@ -242,8 +249,10 @@ export class TokenmuxClient extends EventTarget {
 
   /** @param {TokenmuxError} error */
   _connectionFailed(error) {
-    this._rejectReady?.(error);
+    this._readyPending = false;
+    this._rejectReady(error);
     if (this.options.reconnect && this.state !== 'closed') {
+      this._armReady(); // later connect() calls wait for the next attempt
       this._armResumeTimeout();
       this._scheduleReconnect();
       return;
@@ -270,6 +279,7 @@ export class TokenmuxClient extends EventTarget {
     // Queued messages were never sent: keep starts of new sessions, drop the rest.
     this._outbox = this._outbox.filter((m) => /** @type {any} */ (m).type === 'start');
     if (this.options.reconnect) {
+      this._armReady();
       this._armResumeTimeout();
       this._scheduleReconnect();
     } else {
@@ -286,11 +296,7 @@ export class TokenmuxClient extends EventTarget {
     this._attempt += 1;
     clearTimeout(this._retryTimer);
     this._retryTimer = setTimeout(() => {
-      if (this.state !== 'connecting') return;
-      /** @type {import('./protocol.js').Codec} */
-      const codec = /** @type {any} */ (this._codec);
-      if (codec) this._openSocket(codec);
-      else this._open();
+      if (this.state === 'connecting') this._open();
     }, delay);
   }
 
@@ -344,7 +350,8 @@ export class TokenmuxClient extends EventTarget {
     switch (envelope?.type) {
       case 'ready':
         this.serverInfo = data;
-        this._resolveReady?.(data);
+        this._readyPending = false;
+        this._resolveReady(data);
         this._emit('ready', data);
         break;
       case 'pong': {

@@ -126,3 +126,16 @@ test('with the server gone, a queued session fails after resumeTimeoutMs instead
   await assert.rejects(session.done, { code: 'connection_lost', retryable: true });
   assert.equal(client.state, 'connecting', 'the client keeps trying for later sessions');
 });
+
+test('connect() during a reconnect waits for the new connection', async () => {
+  const url = await scriptedServer(({ socket }, connection) => {
+    if (connection === 1) setTimeout(() => socket.terminate(), 10);
+  });
+  client = new TokenmuxClient(url, { WebSocket, reconnect: true, initialDelayMs: 10 });
+  await client.connect();
+  await new Promise((resolve) => client.addEventListener('statechange', resolve, { once: true }));
+  assert.equal(client.state, 'connecting');
+  const info = await client.connect();
+  assert.equal(info.protocol, 1);
+  assert.equal(client.state, 'open');
+});

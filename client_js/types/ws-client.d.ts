@@ -58,6 +58,11 @@ export class TokenmuxClient extends EventTarget {
     _pings: Map<string, (data: any) => void>;
     /** @type {Promise<Record<string, any>> | null} */
     _connecting: Promise<Record<string, any>> | null;
+    _readyPending: boolean;
+    /** @type {(info: Record<string, any>) => void} */
+    _resolveReady: (info: Record<string, any>) => void;
+    /** @type {(error: TokenmuxError) => void} */
+    _rejectReady: (error: TokenmuxError) => void;
     /** Number of live sessions (started and not yet ended). */
     get liveSessions(): number;
     /**
@@ -90,8 +95,8 @@ export class TokenmuxClient extends EventTarget {
     _send(message: object): void;
     _flush(): void;
     _open(): void;
-    _resolveReady: (info: Record<string, any>) => void;
-    _rejectReady: (error: TokenmuxError) => void;
+    /** A fresh promise for `connect()`: settled by the next `ready`, or by a failed attempt. */
+    _armReady(): void;
     /** @param {import('./protocol.js').Codec} codec */
     _openSocket(codec: import("./protocol.js").Codec): void;
     /** @param {TokenmuxError} error */
