@@ -44,7 +44,7 @@ $(CHROMIUM):
 test-js: $(VENV)/.installed $(NODE_MODULES)
 	cd $(JS) && rm -rf .types-check && npx --no-install tsc -p . --declarationDir .types-check \
 		&& diff -r types .types-check && rm -rf .types-check \
-		|| { echo 'client_js/types is stale: run `npm run build:types` in client_js'; exit 1; }
+		|| { echo 'client_js: JSDoc type errors above, or types/ is stale (run `npm run build:types` in client_js)'; exit 1; }
 	cd $(JS) && node --test test/*.test.js
 
 test-browser: $(VENV)/.installed $(NODE_MODULES) $(CHROMIUM)
