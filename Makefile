@@ -6,7 +6,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PYTHONASYNCIODEBUG := 1
 
-.PHONY: run test test-python lint typecheck format clean
+.PHONY: run test test-python test-js test-browser lint typecheck format clean
+
+# The JavaScript client (client_js/) and the browser tests, which drive Debian's Chromium.
+JS := client_js
+NODE_MODULES := $(JS)/node_modules/.installed
+CHROMIUM ?= /usr/bin/chromium
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,10 +26,29 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 run: $(VENV)/.installed
 	PYTHONASYNCIODEBUG= $(PY) -m server serve
 
-test: lint typecheck test-python
+test: lint typecheck test-python test-js test-browser
 
 test-python: $(VENV)/.installed-dev
 	$(PY) -m pytest
+
+$(NODE_MODULES): $(JS)/package.json $(JS)/package-lock.json
+	cd $(JS) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(CHROMIUM):
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+# Type-checks the JSDoc, checks the committed .d.ts files are current, runs the unit and
+# integration tests (the latter start the server from .venv).
+test-js: $(VENV)/.installed $(NODE_MODULES)
+	cd $(JS) && rm -rf .types-check && npx --no-install tsc -p . --declarationDir .types-check \
+		&& diff -r types .types-check && rm -rf .types-check \
+		|| { echo 'client_js: JSDoc type errors above, or types/ is stale (run `npm run build:types` in client_js)'; exit 1; }
+	cd $(JS) && node --test test/*.test.js
+
+test-browser: $(VENV)/.installed $(NODE_MODULES) $(CHROMIUM)
+	cd $(JS) && CHROMIUM_PATH=$(CHROMIUM) node --test --test-concurrency=1 test/browser/*.test.js
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check server tests fuzz scripts
@@ -38,4 +62,4 @@ format: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check --fix server tests
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis $(JS)/node_modules test-artifacts

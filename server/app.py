@@ -20,6 +20,7 @@ from server.sessions.manager import SessionManager
 from server.state import CLIENTS, CONFIG, CONNECTIONS, MANAGER, Connections
 from server.transports.http import handle_cancel, handle_completion, handle_health
 from server.transports.middleware import ClientLimits, add_cors_headers, api_middleware
+from server.transports.pages import add_page_routes
 from server.transports.sse import handle_events, handle_stream
 from server.transports.websocket import WsConnection, handle_websocket
 
@@ -49,6 +50,7 @@ def make_app(config: Config) -> web.Application:
     app.router.add_post("/api/sessions/{session_id}/cancel", handle_cancel)
     app.router.add_get("/api/sessions/{session_id}/events", handle_events)
     app.router.add_get("/healthz", handle_health)
+    add_page_routes(app)
     return app
 
 

@@ -1,0 +1,203 @@
+/**
+ * One streaming session of a TokenmuxClient: an async iterator over its envelopes plus the
+ * state a page needs (text so far, provider, model, resume token, last seq).
+ *
+ * The session de-duplicates by `seq`, so events replayed after a resume are never seen
+ * twice. It settles exactly once: on `stream_end`, or when it fails without one (refused
+ * start, lost connection).
+ *
+ * @module
+ */
+
+import { TokenmuxError } from './errors.js';
+
+/**
+ * @typedef {object} EndResult
+ * @property {'complete' | 'cancelled' | 'error' | 'timeout' | 'shutdown'} reason
+ * @property {string} text everything received
+ * @property {{input_tokens: number, output_tokens: number, estimated: boolean} | null} usage
+ * @property {number | null} durationMs
+ * @property {number} chunks
+ * @property {TokenmuxError | null} error the failure, for reasons other than complete/cancelled
+ */
+
+/** Failure reasons mapped to an error code when no `error` event named one. */
+const END_CODES = /** @type {Record<string, string>} */ ({ timeout: 'timeout', shutdown: 'shutting_down' });
+
+export class Session {
+  /**
+   * Sessions are made by `TokenmuxClient.stream()`; this constructor is not public API.
+   * @param {string} id
+   * @param {(session: Session) => void} requestCancel
+   */
+  constructor(id, requestCancel) {
+    /** The client-chosen session id. */
+    this.id = id;
+    /** Text received so far. */
+    this.text = '';
+    /** @type {'pending' | 'streaming' | 'ended'} */
+    this.status = 'pending';
+    /** @type {string | null} */
+    this.provider = null;
+    /** @type {string | null} */
+    this.model = null;
+    /** From `stream_start`; null while the server has resume turned off. @type {string | null} */
+    this.resumeToken = null;
+    /** The highest seq received (-1 before `stream_start`). */
+    this.lastSeq = -1;
+    /** Last known usage (from metadata or stream_end). @type {EndResult['usage']} */
+    this.usage = null;
+    /** @type {EndResult | null} */
+    this.result = null;
+    /** @type {TokenmuxError | null} */
+    this.error = null;
+    this._requestCancel = requestCancel;
+    /** @type {import('./protocol.js').Envelope[]} */
+    this._queue = [];
+    /** @type {(() => void) | null} */
+    this._wake = null;
+    this._iterated = false;
+    /** @type {(result: EndResult) => void} */
+    let settle = () => {};
+    /** @type {Promise<EndResult>} resolves on any end, never rejects (what cancel() awaits) */
+    this._ended = new Promise((resolve) => { settle = resolve; });
+    this._settle = settle;
+    /**
+     * Settles on `stream_end`: resolves for `complete` and `cancelled`, rejects with a
+     * TokenmuxError for `error`, `timeout` and `shutdown`, and when the session fails
+     * without a `stream_end` (refused, connection lost).
+     * @type {Promise<EndResult>}
+     */
+    this.done = this._ended.then((result) => (result.error ? Promise.reject(result.error) : result));
+    this.done.catch(() => {}); // a rejection nobody awaits is not an unhandled one
+  }
+
+  /** Whether the session has ended (successfully or not). */
+  get ended() {
+    return this.status === 'ended';
+  }
+
+  /**
+   * Ask the server to cancel; resolves once the session has ended (normally with
+   * `stream_end{reason: 'cancelled'}`, or `complete` if it finished first). Idempotent.
+   * @returns {Promise<EndResult>}
+   */
+  cancel() {
+    if (!this.ended) this._requestCancel(this);
+    return this._ended;
+  }
+
+  /** @returns {AsyncIterator<import('./protocol.js').Envelope>} */
+  [Symbol.asyncIterator]() {
+    if (this._iterated) {
+      throw new TypeError(`session ${this.id} is already being iterated: a session's events can be read once`);
+    }
+    this._iterated = true;
+    return {
+      next: async () => {
+        while (this._queue.length === 0 && !this.ended) {
+          await new Promise((resolve) => { this._wake = () => resolve(undefined); });
+        }
+        if (this._queue.length) return { value: /** @type {any} */ (this._queue.shift()), done: false };
+        if (!this.result && this.error) throw this.error; // failed without a stream_end
+        return { value: undefined, done: true };
+      },
+      return: async () => {
+        this._queue.length = 0;
+        return { value: undefined, done: true };
+      },
+    };
+  }
+
+  // Called by the client.
+
+  /**
+   * Take one envelope of this session; returns false for a duplicate (seq already seen).
+   * @param {import('./protocol.js').Envelope} envelope
+   */
+  _receive(envelope) {
+    if (this.ended) return false;
+    const seq = envelope.seq ?? this.lastSeq + 1;
+    if (seq <= this.lastSeq) return false;
+    this.lastSeq = seq;
+    const data = envelope.data ?? {};
+    switch (envelope.type) {
+      case 'stream_start':
+        this.status = 'streaming';
+        this.provider = data.provider ?? null;
+        this.model = data.model ?? null;
+        this.resumeToken = data.resume_token ?? null;
+        break;
+      case 'content_chunk':
+        this.text += data.content;
+        break;
+      case 'metadata':
+        if (data.usage) this.usage = data.usage;
+        if (data.recovered === false && typeof data.content_so_far === 'string') this.text = data.content_so_far;
+        break;
+      case 'content_complete':
+        if (typeof data.total_content === 'string') this.text = data.total_content;
+        break;
+      case 'error':
+        this.error = TokenmuxError.fromPayload(data, { session: this.id });
+        break;
+    }
+    this._push(envelope);
+    if (envelope.type === 'stream_end') this._end(data);
+    return true;
+  }
+
+  /**
+   * End the session without a stream_end (refused start, lost connection, client closed).
+   * @param {TokenmuxError} error
+   */
+  _fail(error) {
+    if (this.ended) return;
+    error.session ??= this.id;
+    error.text ??= this.text;
+    this.error = error;
+    this.status = 'ended';
+    this._settle({ reason: 'error', text: this.text, usage: this.usage, durationMs: null, chunks: 0, error });
+    this.result = null;
+    this._wakeUp();
+  }
+
+  /** @param {Record<string, any>} data stream_end data */
+  _end(data) {
+    const reason = data.reason;
+    let error = null;
+    if (reason !== 'complete' && reason !== 'cancelled') {
+      error = this.error ?? new TokenmuxError(END_CODES[reason] ?? 'internal', `the session ended: ${reason}`);
+      error.session ??= this.id;
+      error.reason = reason;
+      error.text = this.text;
+      this.error = error;
+    }
+    if (data.usage) this.usage = data.usage;
+    this.status = 'ended';
+    /** @type {EndResult} */
+    const result = {
+      reason,
+      text: this.text,
+      usage: this.usage,
+      durationMs: data.duration_ms ?? null,
+      chunks: data.chunks ?? 0,
+      error,
+    };
+    this.result = result;
+    this._settle(result);
+    this._wakeUp();
+  }
+
+  /** @param {import('./protocol.js').Envelope} envelope */
+  _push(envelope) {
+    if (this._iterated || this._queue.length < 100_000) this._queue.push(envelope);
+    this._wakeUp();
+  }
+
+  _wakeUp() {
+    const wake = this._wake;
+    this._wake = null;
+    wake?.();
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * `useTokenmuxStream`: a Vue 3 composable over one stream at a time.
+ *
+ * ```js
+ * const { text, status, error, start, cancel } = useTokenmuxStream(client); // or '/api/stream'
+ * ```
+ *
+ * Every field is a readonly shallow ref. `start()` cancels a stream still running; when the
+ * component (or effect scope) is disposed, the running stream is cancelled.
+ *
+ * @module
+ */
+
+import { getCurrentScope, onScopeDispose, readonly, shallowRef } from 'vue';
+import { createStreamState, runStream } from './index.js';
+
+/**
+ * @param {import('./ws-client.js').TokenmuxClient | string} source a TokenmuxClient, or
+ *   the URL of the SSE route (e.g. '/api/stream')
+ * @param {{fetch?: typeof fetch}} [options]
+ */
+export function useTokenmuxStream(source, options = {}) {
+  const initial = createStreamState();
+  const refs = {
+    status: shallowRef(initial.status),
+    text: shallowRef(initial.text),
+    sessionId: shallowRef(initial.sessionId),
+    provider: shallowRef(initial.provider),
+    model: shallowRef(initial.model),
+    usage: shallowRef(initial.usage),
+    ttftMs: shallowRef(initial.ttftMs),
+    error: shallowRef(initial.error),
+  };
+  /** @type {AbortController | null} */
+  let running = null;
+
+  /** @param {import('./stream-state.js').StreamState} state */
+  function apply(state) {
+    for (const key of /** @type {(keyof typeof refs)[]} */ (Object.keys(refs))) {
+      refs[key].value = /** @type {any} */ (state[key]);
+    }
+  }
+
+  // `running` is the latest stream, even once cancelled: only its updates are applied.
+  function cancel() {
+    running?.abort();
+  }
+
+  /** @param {Record<string, any>} request */
+  function start(request) {
+    running?.abort();
+    const controller = new AbortController();
+    running = controller;
+    return runStream(source, request, {
+      signal: controller.signal,
+      fetch: options.fetch,
+      onState: (state) => {
+        if (running === controller) apply(state);
+      },
+    });
+  }
+
+  if (getCurrentScope()) onScopeDispose(cancel);
+  return {
+    status: readonly(refs.status),
+    text: readonly(refs.text),
+    sessionId: readonly(refs.sessionId),
+    provider: readonly(refs.provider),
+    model: readonly(refs.model),
+    usage: readonly(refs.usage),
+    ttftMs: readonly(refs.ttftMs),
+    error: readonly(refs.error),
+    start,
+    cancel,
+  };
+}

@@ -1,0 +1,450 @@
+/**
+ * TokenmuxClient: many sessions over one WebSocket (PROTOCOL.md section 3), with optional
+ * reconnect and resume (section 6).
+ *
+ * The socket opens on the first `stream()` (or `connect()`); messages sent before it is open
+ * are queued in order. Events are routed to their session by `session` id; connection-level
+ * events are dispatched as DOM events on the client (`ready`, `goaway`, `error`,
+ * `statechange`).
+ *
+ * @module
+ */
+
+import { TokenmuxError } from './errors.js';
+import { SESSION_ID_PATTERN, loadCodec, newSessionId } from './protocol.js';
+import { Session } from './session.js';
+
+/**
+ * @typedef {object} ClientOptions
+ * @property {'json' | 'msgpack' | import('./protocol.js').Codec} [encoding] default 'json'
+ * @property {boolean} [reconnect] reconnect with backoff after an unexpected drop (default false)
+ * @property {typeof WebSocket} [WebSocket] implementation to use (default: the global one;
+ *   pass the `ws` package's WebSocket in Node 20)
+ * @property {number} [initialDelayMs] first reconnect delay (default 250)
+ * @property {number} [maxDelayMs] backoff cap (default 5000)
+ * @property {number} [resumeTimeoutMs] with `reconnect`, how long a session may wait for the
+ *   connection to come back (to be resumed, or to be started) before it fails with
+ *   `connection_lost` (default 30000)
+ */
+
+/**
+ * @typedef {object} StreamRequest What `start` carries in `data` (PROTOCOL.md section 3).
+ * @property {string} [prompt]
+ * @property {{role: string, content: string}[]} [messages]
+ * @property {string} [provider]
+ * @property {string} [model]
+ * @property {string} [system]
+ * @property {Record<string, unknown>} [params]
+ * @property {number} [chunk_delay_ms]
+ * @property {'cancel' | 'detach'} [on_disconnect] default 'detach' when `reconnect` is on
+ * @property {string} [session] the session id (default: a generated one)
+ * @property {AbortSignal} [signal] aborting it cancels the session
+ */
+
+/** @typedef {'idle' | 'connecting' | 'open' | 'closed'} ClientState */
+
+export class TokenmuxClient extends EventTarget {
+  /**
+   * @param {string | URL} url e.g. `ws://localhost:8080/ws`, or `/ws` in a page
+   * @param {ClientOptions} [options]
+   */
+  constructor(url, options = {}) {
+    super();
+    if (typeof options !== 'object' || options === null) {
+      throw new TypeError('new TokenmuxClient(url, options): options must be an object such as { encoding: "json" }');
+    }
+    this.url = resolveUrl(url);
+    this.options = options;
+    /** @type {typeof WebSocket | undefined} */
+    this._WebSocket = options.WebSocket ?? globalThis.WebSocket;
+    if (typeof this._WebSocket !== 'function') {
+      throw new TypeError(
+        'no WebSocket implementation: in Node 20 pass one, e.g. `new TokenmuxClient(url, { WebSocket })` with `import WebSocket from "ws"`',
+      );
+    }
+    this._codecPromise = loadCodec(options.encoding ?? 'json');
+    this._codecPromise.catch(() => {});
+    /** @type {import('./protocol.js').Codec | null} */
+    this._codec = null;
+    /** @type {ClientState} */
+    this.state = 'idle';
+    /** The server's `ready` data of the current connection. @type {Record<string, any> | null} */
+    this.serverInfo = null;
+    /** @type {Map<string, Session>} live sessions by id */
+    this.sessions = new Map();
+    /** @type {WebSocket | null} */
+    this._socket = null;
+    /** @type {object[]} messages waiting for the socket to open */
+    this._outbox = [];
+    /** @type {Set<Session>} sessions waiting for a new connection to resume them */
+    this._resumable = new Set();
+    this._attempt = 0;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this._retryTimer = undefined;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this._resumeTimer = undefined;
+    /** @type {Map<string, (data: any) => void>} */
+    this._pings = new Map();
+    /** @type {Promise<Record<string, any>> | null} */
+    this._connecting = null;
+    this._readyPending = false;
+    /** @type {(info: Record<string, any>) => void} */
+    this._resolveReady = () => {};
+    /** @type {(error: TokenmuxError) => void} */
+    this._rejectReady = () => {};
+  }
+
+  /** Number of live sessions (started and not yet ended). */
+  get liveSessions() {
+    return this.sessions.size;
+  }
+
+  /**
+   * Open the socket now (otherwise the first `stream()` does); resolves with the server's
+   * `ready` data. Rejects with TokenmuxError `connection_failed`.
+   * @returns {Promise<Record<string, any>>}
+   */
+  connect() {
+    if (this.state === 'closed') return Promise.reject(closedError());
+    if (this.state === 'open' && this.serverInfo) return Promise.resolve(this.serverInfo);
+    if (this.state === 'idle') this._open();
+    return /** @type {Promise<Record<string, any>>} */ (this._connecting);
+  }
+
+  /**
+   * Start a session. Returns at once; the session's events arrive through iteration.
+   * @param {StreamRequest} request
+   * @param {{signal?: AbortSignal, session?: string}} [options]
+   * @returns {Session}
+   */
+  stream(request, options = {}) {
+    if (this.state === 'closed') throw closedError();
+    if (request === null || typeof request !== 'object') {
+      throw new TypeError('client.stream(request): request must be an object such as { prompt: "Hi" }');
+    }
+    const { signal: requestSignal, session: requestId, ...data } = request;
+    const signal = options.signal ?? requestSignal;
+    const id = options.session ?? requestId ?? newSessionId();
+    if (typeof data.prompt !== 'string' && !Array.isArray(data.messages)) {
+      throw new TypeError('client.stream(request): give a `prompt` string or a `messages` array');
+    }
+    if (!SESSION_ID_PATTERN.test(id)) {
+      throw new TypeError(`session id ${JSON.stringify(id)}: use 1-64 characters of A-Za-z0-9_.:-`);
+    }
+    if (this.sessions.has(id)) throw new TypeError(`session id ${JSON.stringify(id)} is already live on this client`);
+    signal?.throwIfAborted();
+    if (this.options.reconnect && data.on_disconnect === undefined) data.on_disconnect = 'detach';
+    const session = new Session(id, (s) => this._send({ type: 'cancel', session: s.id }));
+    this.sessions.set(id, session);
+    session._ended.then(() => this._forget(session));
+    if (signal) {
+      const onAbort = () => session.cancel();
+      signal.addEventListener('abort', onAbort, { once: true });
+      session._ended.then(() => signal.removeEventListener('abort', onAbort));
+    }
+    this._send({ type: 'start', session: id, data });
+    return session;
+  }
+
+  /**
+   * Round-trip a `ping`; resolves with the `pong` data.
+   * @param {Record<string, unknown>} [data]
+   */
+  ping(data = {}) {
+    const nonce = newSessionId();
+    return new Promise((resolve) => {
+      this._pings.set(nonce, resolve);
+      this._send({ type: 'ping', data: { ...data, nonce } });
+    });
+  }
+
+  /**
+   * Close the socket. Live sessions fail with TokenmuxError `closed` (the server cancels
+   * them); the client cannot be used again.
+   */
+  close() {
+    if (this.state === 'closed') return;
+    this._setState('closed');
+    clearTimeout(this._retryTimer);
+    clearTimeout(this._resumeTimer);
+    const socket = this._socket;
+    this._socket = null;
+    if (socket) detach(socket), socket.close(1000);
+    if (this._readyPending) this._rejectReady(closedError());
+    this._readyPending = false;
+    this._failAll(closedError());
+  }
+
+  // Sending.
+
+  /** @param {object} message */
+  _send(message) {
+    if (this.state === 'closed') return;
+    if (this.state === 'open' && this._socket && this._codec) {
+      this._socket.send(/** @type {any} */ (this._codec.encode(message)));
+      return;
+    }
+    this._outbox.push(message);
+    if (this.state === 'idle') this._open();
+  }
+
+  _flush() {
+    const messages = this._outbox.splice(0);
+    for (const message of messages) this._send(message);
+  }
+
+  // Connecting.
+
+  _open() {
+    this._setState('connecting');
+    if (!this._readyPending) this._armReady();
+    this._codecPromise.then(
+      (codec) => this._openSocket(codec),
+      (error) => this._connectionFailed(new TokenmuxError('connection_failed', error.message, { retryable: false })),
+    );
+  }
+
+  /** A fresh promise for `connect()`: settled by the next `ready`, or by a failed attempt. */
+  _armReady() {
+    this._readyPending = true;
+    this._connecting = new Promise((resolve, reject) => {
+      this._resolveReady = resolve;
+      this._rejectReady = reject;
+    });
+    this._connecting.catch(() => {});
+  }
+
+  /** @param {import('./protocol.js').Codec} codec */
+  _openSocket(codec) {
+    if (this.state !== 'connecting') return;
+    this._codec = codec;
+    const WS = /** @type {typeof WebSocket} */ (this._WebSocket);
+    let socket;
+    try {
+      socket = new WS(this.url, [codec.subprotocol]);
+    } catch (error) {
+      this._connectionFailed(new TokenmuxError('connection_failed', `cannot open ${this.url}: ${messageOf(error)}`));
+      return;
+    }
+    socket.binaryType = 'arraybuffer';
+    this._socket = socket;
+    let opened = false;
+    socket.onopen = () => {
+      opened = true;
+      this._attempt = 0;
+      this._setState('open');
+      this._resumeAll();
+      this._flush();
+    };
+    socket.onmessage = (event) => this._receive(event.data);
+    socket.onclose = (event) => {
+      if (this._socket !== socket) return;
+      this._socket = null;
+      detach(socket);
+      if (opened) this._dropped(event.code, event.reason);
+      else this._connectionFailed(new TokenmuxError('connection_failed', `cannot connect to ${this.url} (close code ${event.code})`));
+    };
+    socket.onerror = () => {}; // a close event always follows
+  }
+
+  /** @param {TokenmuxError} error */
+  _connectionFailed(error) {
+    this._readyPending = false;
+    this._rejectReady(error);
+    if (this.options.reconnect && this.state !== 'closed') {
+      this._armReady(); // later connect() calls wait for the next attempt
+      this._armResumeTimeout();
+      this._scheduleReconnect();
+      return;
+    }
+    this._outbox.length = 0;
+    this._setState('idle');
+    this._failAll(error);
+  }
+
+  /**
+   * The socket closed without close() being called.
+   * @param {number} code @param {string} reason
+   */
+  _dropped(code, reason) {
+    const message = `the connection to ${this.url} closed (code ${code}${reason ? `: ${reason}` : ''})`;
+    this.serverInfo = null;
+    for (const session of [...this.sessions.values()]) {
+      if (this.options.reconnect && session.resumeToken !== null && session.lastSeq >= 0) {
+        this._resumable.add(session);
+      } else {
+        session._fail(new TokenmuxError('connection_lost', message, { retryable: true }));
+      }
+    }
+    // Queued messages were never sent: keep starts of new sessions, drop the rest.
+    this._outbox = this._outbox.filter((m) => /** @type {any} */ (m).type === 'start');
+    if (this.options.reconnect) {
+      this._armReady();
+      this._armResumeTimeout();
+      this._scheduleReconnect();
+    } else {
+      this._setState('idle');
+      if (this._outbox.length) this._open();
+    }
+  }
+
+  _scheduleReconnect() {
+    this._setState('connecting');
+    const initial = this.options.initialDelayMs ?? 250;
+    const max = this.options.maxDelayMs ?? 5000;
+    const delay = Math.min(max, initial * 2 ** this._attempt) * (0.5 + Math.random() / 2);
+    this._attempt += 1;
+    clearTimeout(this._retryTimer);
+    this._retryTimer = setTimeout(() => {
+      if (this.state === 'connecting') this._open();
+    }, delay);
+  }
+
+  _resumeAll() {
+    for (const session of this._resumable) {
+      this._outbox.unshift({
+        type: 'resume',
+        session: session.id,
+        data: { resume_token: session.resumeToken, after_seq: session.lastSeq },
+      });
+    }
+    this._resumable.clear();
+    clearTimeout(this._resumeTimer);
+    this._resumeTimer = undefined;
+  }
+
+  /**
+   * Sessions waiting for the connection (to be resumed, or whose start is still queued) fail
+   * with `connection_lost` if it is not back within `resumeTimeoutMs`.
+   */
+  _armResumeTimeout() {
+    if (this._resumeTimer !== undefined) return;
+    this._resumeTimer = setTimeout(() => {
+      this._resumeTimer = undefined;
+      if (this.state === 'open') return;
+      const waiting = [...this.sessions.values()].filter((s) => this._resumable.has(s) || s.status === 'pending');
+      for (const session of waiting) {
+        session._fail(new TokenmuxError('connection_lost', `no connection to ${this.url} for ${this.options.resumeTimeoutMs ?? 30_000} ms`));
+      }
+      this._resumable.clear();
+      this._outbox = this._outbox.filter((m) => this.sessions.has(/** @type {any} */ (m).session));
+    }, this.options.resumeTimeoutMs ?? 30_000);
+  }
+
+  // Receiving.
+
+  /** @param {string | ArrayBuffer} payload */
+  _receive(payload) {
+    let envelope;
+    try {
+      envelope = /** @type {import('./protocol.js').Codec} */ (this._codec).decode(payload);
+    } catch (error) {
+      this._emit('error', new TokenmuxError('bad_response', `undecodable frame: ${messageOf(error)}`));
+      return;
+    }
+    if (typeof envelope?.session === 'string') {
+      this.sessions.get(envelope.session)?._receive(envelope);
+      return;
+    }
+    const data = envelope?.data ?? {};
+    switch (envelope?.type) {
+      case 'ready':
+        this.serverInfo = data;
+        this._readyPending = false;
+        this._resolveReady(data);
+        this._emit('ready', data);
+        break;
+      case 'pong': {
+        const resolve = this._pings.get(data.nonce);
+        this._pings.delete(data.nonce);
+        resolve?.(data);
+        break;
+      }
+      case 'goaway':
+        this._emit('goaway', data);
+        break;
+      case 'error':
+        this._connectionError(data);
+        break;
+    }
+  }
+
+  /** @param {Record<string, any>} data */
+  _connectionError(data) {
+    const ref = data.ref ?? {};
+    const session = typeof ref.session === 'string' ? this.sessions.get(ref.session) : undefined;
+    if (session && (ref.type === 'start' || ref.type === 'resume')) {
+      const error = TokenmuxError.fromPayload(data, { session: session.id });
+      if (ref.type === 'resume') {
+        // The session could not be re-attached: what was missed is lost.
+        session._fail(new TokenmuxError('connection_lost', `the session could not be resumed: ${error.message}`, { retryable: true, cause: error }));
+      } else {
+        session._fail(error);
+      }
+      return;
+    }
+    if (ref.type === 'cancel' && data.code === 'session_not_found') return; // raced its end
+    this._emit('error', TokenmuxError.fromPayload(data));
+  }
+
+  // Bookkeeping.
+
+  /** @param {Session} session */
+  _forget(session) {
+    if (this.sessions.get(session.id) === session) this.sessions.delete(session.id);
+    this._resumable.delete(session);
+    this._emit('sessionend', session);
+  }
+
+  /** @param {TokenmuxError} error */
+  _failAll(error) {
+    for (const session of [...this.sessions.values()]) {
+      session._fail(new TokenmuxError(error.code, error.message, { retryable: error.retryable }));
+    }
+    this._resumable.clear();
+  }
+
+  /** @param {ClientState} state */
+  _setState(state) {
+    if (this.state === state) return;
+    this.state = state;
+    this._emit('statechange', state);
+  }
+
+  /** @param {string} type @param {unknown} detail */
+  _emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+}
+
+/** @param {string | URL} url */
+function resolveUrl(url) {
+  const base = globalThis.location?.href;
+  let resolved;
+  try {
+    resolved = new URL(url, base);
+  } catch {
+    throw new TypeError(`invalid WebSocket URL ${JSON.stringify(String(url))}: give an absolute ws:// URL outside a page`);
+  }
+  if (resolved.protocol === 'http:') resolved.protocol = 'ws:';
+  if (resolved.protocol === 'https:') resolved.protocol = 'wss:';
+  if (resolved.protocol !== 'ws:' && resolved.protocol !== 'wss:') {
+    throw new TypeError(`WebSocket URL must be ws:, wss:, http: or https:, got ${resolved.protocol}`);
+  }
+  return resolved.href;
+}
+
+/** @param {WebSocket} socket */
+function detach(socket) {
+  socket.onopen = socket.onmessage = socket.onclose = null;
+  socket.onerror = () => {};
+}
+
+function closedError() {
+  return new TokenmuxError('closed', 'the client was closed', { retryable: false });
+}
+
+/** @param {unknown} error */
+function messageOf(error) {
+  return error instanceof Error ? error.message : String(error);
+}

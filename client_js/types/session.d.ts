@@ -1,0 +1,88 @@
+export class Session {
+    /**
+     * Sessions are made by `TokenmuxClient.stream()`; this constructor is not public API.
+     * @param {string} id
+     * @param {(session: Session) => void} requestCancel
+     */
+    constructor(id: string, requestCancel: (session: Session) => void);
+    /** The client-chosen session id. */
+    id: string;
+    /** Text received so far. */
+    text: string;
+    /** @type {'pending' | 'streaming' | 'ended'} */
+    status: "pending" | "streaming" | "ended";
+    /** @type {string | null} */
+    provider: string | null;
+    /** @type {string | null} */
+    model: string | null;
+    /** From `stream_start`; null while the server has resume turned off. @type {string | null} */
+    resumeToken: string | null;
+    /** The highest seq received (-1 before `stream_start`). */
+    lastSeq: number;
+    /** Last known usage (from metadata or stream_end). @type {EndResult['usage']} */
+    usage: EndResult["usage"];
+    /** @type {EndResult | null} */
+    result: EndResult | null;
+    /** @type {TokenmuxError | null} */
+    error: TokenmuxError | null;
+    _requestCancel: (session: Session) => void;
+    /** @type {import('./protocol.js').Envelope[]} */
+    _queue: import("./protocol.js").Envelope[];
+    /** @type {(() => void) | null} */
+    _wake: (() => void) | null;
+    _iterated: boolean;
+    /** @type {Promise<EndResult>} resolves on any end, never rejects (what cancel() awaits) */
+    _ended: Promise<EndResult>;
+    _settle: (result: EndResult) => void;
+    /**
+     * Settles on `stream_end`: resolves for `complete` and `cancelled`, rejects with a
+     * TokenmuxError for `error`, `timeout` and `shutdown`, and when the session fails
+     * without a `stream_end` (refused, connection lost).
+     * @type {Promise<EndResult>}
+     */
+    done: Promise<EndResult>;
+    /** Whether the session has ended (successfully or not). */
+    get ended(): boolean;
+    /**
+     * Ask the server to cancel; resolves once the session has ended (normally with
+     * `stream_end{reason: 'cancelled'}`, or `complete` if it finished first). Idempotent.
+     * @returns {Promise<EndResult>}
+     */
+    cancel(): Promise<EndResult>;
+    /**
+     * Take one envelope of this session; returns false for a duplicate (seq already seen).
+     * @param {import('./protocol.js').Envelope} envelope
+     */
+    _receive(envelope: import("./protocol.js").Envelope): boolean;
+    /**
+     * End the session without a stream_end (refused start, lost connection, client closed).
+     * @param {TokenmuxError} error
+     */
+    _fail(error: TokenmuxError): void;
+    /** @param {Record<string, any>} data stream_end data */
+    _end(data: Record<string, any>): void;
+    /** @param {import('./protocol.js').Envelope} envelope */
+    _push(envelope: import("./protocol.js").Envelope): void;
+    _wakeUp(): void;
+    /** @returns {AsyncIterator<import('./protocol.js').Envelope>} */
+    [Symbol.asyncIterator](): AsyncIterator<import("./protocol.js").Envelope>;
+}
+export type EndResult = {
+    reason: "complete" | "cancelled" | "error" | "timeout" | "shutdown";
+    /**
+     * everything received
+     */
+    text: string;
+    usage: {
+        input_tokens: number;
+        output_tokens: number;
+        estimated: boolean;
+    } | null;
+    durationMs: number | null;
+    chunks: number;
+    /**
+     * the failure, for reasons other than complete/cancelled
+     */
+    error: TokenmuxError | null;
+};
+import { TokenmuxError } from './errors.js';

@@ -1,0 +1,50 @@
+/**
+ * @typedef {object} StreamState
+ * @property {'idle' | 'connecting' | 'streaming' | 'complete' | 'cancelled' | 'error'} status
+ * @property {string} text
+ * @property {string | null} sessionId
+ * @property {string | null} provider
+ * @property {string | null} model
+ * @property {Record<string, any> | null} usage
+ * @property {number | null} ttftMs time from start to the first chunk, measured here
+ * @property {TokenmuxError | null} error
+ */
+/** @returns {StreamState} */
+export function createStreamState(): StreamState;
+/**
+ * The state after one envelope (returns a new object when something changed).
+ * @param {StreamState} state
+ * @param {import('./protocol.js').Envelope} event
+ * @param {number} [elapsedMs] time since the stream was started, for `ttftMs`
+ * @returns {StreamState}
+ */
+export function reduceStreamState(state: StreamState, event: import("./protocol.js").Envelope, elapsedMs?: number): StreamState;
+/**
+ * Run one stream through the reducer, calling `onState` after each change.
+ * Resolves with the final state; never rejects (failures become `status: 'error'`).
+ *
+ * @param {import('./ws-client.js').TokenmuxClient | string} source a client (WebSocket) or
+ *   an SSE endpoint such as '/api/stream'
+ * @param {Record<string, any>} request for a client, `stream()`'s request; for SSE, the body
+ * @param {{signal?: AbortSignal, onState: (state: StreamState) => void, fetch?: typeof fetch}} options
+ * @returns {Promise<StreamState>}
+ */
+export function runStream(source: import("./ws-client.js").TokenmuxClient | string, request: Record<string, any>, { signal, onState, fetch }: {
+    signal?: AbortSignal;
+    onState: (state: StreamState) => void;
+    fetch?: typeof globalThis.fetch;
+}): Promise<StreamState>;
+export type StreamState = {
+    status: "idle" | "connecting" | "streaming" | "complete" | "cancelled" | "error";
+    text: string;
+    sessionId: string | null;
+    provider: string | null;
+    model: string | null;
+    usage: Record<string, any> | null;
+    /**
+     * time from start to the first chunk, measured here
+     */
+    ttftMs: number | null;
+    error: TokenmuxError | null;
+};
+import { TokenmuxError } from './errors.js';

@@ -1,0 +1,187 @@
+/**
+ * @typedef {object} ClientOptions
+ * @property {'json' | 'msgpack' | import('./protocol.js').Codec} [encoding] default 'json'
+ * @property {boolean} [reconnect] reconnect with backoff after an unexpected drop (default false)
+ * @property {typeof WebSocket} [WebSocket] implementation to use (default: the global one;
+ *   pass the `ws` package's WebSocket in Node 20)
+ * @property {number} [initialDelayMs] first reconnect delay (default 250)
+ * @property {number} [maxDelayMs] backoff cap (default 5000)
+ * @property {number} [resumeTimeoutMs] with `reconnect`, how long a session may wait for the
+ *   connection to come back (to be resumed, or to be started) before it fails with
+ *   `connection_lost` (default 30000)
+ */
+/**
+ * @typedef {object} StreamRequest What `start` carries in `data` (PROTOCOL.md section 3).
+ * @property {string} [prompt]
+ * @property {{role: string, content: string}[]} [messages]
+ * @property {string} [provider]
+ * @property {string} [model]
+ * @property {string} [system]
+ * @property {Record<string, unknown>} [params]
+ * @property {number} [chunk_delay_ms]
+ * @property {'cancel' | 'detach'} [on_disconnect] default 'detach' when `reconnect` is on
+ * @property {string} [session] the session id (default: a generated one)
+ * @property {AbortSignal} [signal] aborting it cancels the session
+ */
+/** @typedef {'idle' | 'connecting' | 'open' | 'closed'} ClientState */
+export class TokenmuxClient extends EventTarget {
+    /**
+     * @param {string | URL} url e.g. `ws://localhost:8080/ws`, or `/ws` in a page
+     * @param {ClientOptions} [options]
+     */
+    constructor(url: string | URL, options?: ClientOptions);
+    url: string;
+    options: ClientOptions;
+    /** @type {typeof WebSocket | undefined} */
+    _WebSocket: typeof WebSocket | undefined;
+    _codecPromise: Promise<import("./protocol.js").Codec>;
+    /** @type {import('./protocol.js').Codec | null} */
+    _codec: import("./protocol.js").Codec | null;
+    /** @type {ClientState} */
+    state: ClientState;
+    /** The server's `ready` data of the current connection. @type {Record<string, any> | null} */
+    serverInfo: Record<string, any> | null;
+    /** @type {Map<string, Session>} live sessions by id */
+    sessions: Map<string, Session>;
+    /** @type {WebSocket | null} */
+    _socket: WebSocket | null;
+    /** @type {object[]} messages waiting for the socket to open */
+    _outbox: object[];
+    /** @type {Set<Session>} sessions waiting for a new connection to resume them */
+    _resumable: Set<Session>;
+    _attempt: number;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    _retryTimer: ReturnType<typeof setTimeout> | undefined;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    _resumeTimer: ReturnType<typeof setTimeout> | undefined;
+    /** @type {Map<string, (data: any) => void>} */
+    _pings: Map<string, (data: any) => void>;
+    /** @type {Promise<Record<string, any>> | null} */
+    _connecting: Promise<Record<string, any>> | null;
+    _readyPending: boolean;
+    /** @type {(info: Record<string, any>) => void} */
+    _resolveReady: (info: Record<string, any>) => void;
+    /** @type {(error: TokenmuxError) => void} */
+    _rejectReady: (error: TokenmuxError) => void;
+    /** Number of live sessions (started and not yet ended). */
+    get liveSessions(): number;
+    /**
+     * Open the socket now (otherwise the first `stream()` does); resolves with the server's
+     * `ready` data. Rejects with TokenmuxError `connection_failed`.
+     * @returns {Promise<Record<string, any>>}
+     */
+    connect(): Promise<Record<string, any>>;
+    /**
+     * Start a session. Returns at once; the session's events arrive through iteration.
+     * @param {StreamRequest} request
+     * @param {{signal?: AbortSignal, session?: string}} [options]
+     * @returns {Session}
+     */
+    stream(request: StreamRequest, options?: {
+        signal?: AbortSignal;
+        session?: string;
+    }): Session;
+    /**
+     * Round-trip a `ping`; resolves with the `pong` data.
+     * @param {Record<string, unknown>} [data]
+     */
+    ping(data?: Record<string, unknown>): Promise<any>;
+    /**
+     * Close the socket. Live sessions fail with TokenmuxError `closed` (the server cancels
+     * them); the client cannot be used again.
+     */
+    close(): void;
+    /** @param {object} message */
+    _send(message: object): void;
+    _flush(): void;
+    _open(): void;
+    /** A fresh promise for `connect()`: settled by the next `ready`, or by a failed attempt. */
+    _armReady(): void;
+    /** @param {import('./protocol.js').Codec} codec */
+    _openSocket(codec: import("./protocol.js").Codec): void;
+    /** @param {TokenmuxError} error */
+    _connectionFailed(error: TokenmuxError): void;
+    /**
+     * The socket closed without close() being called.
+     * @param {number} code @param {string} reason
+     */
+    _dropped(code: number, reason: string): void;
+    _scheduleReconnect(): void;
+    _resumeAll(): void;
+    /**
+     * Sessions waiting for the connection (to be resumed, or whose start is still queued) fail
+     * with `connection_lost` if it is not back within `resumeTimeoutMs`.
+     */
+    _armResumeTimeout(): void;
+    /** @param {string | ArrayBuffer} payload */
+    _receive(payload: string | ArrayBuffer): void;
+    /** @param {Record<string, any>} data */
+    _connectionError(data: Record<string, any>): void;
+    /** @param {Session} session */
+    _forget(session: Session): void;
+    /** @param {TokenmuxError} error */
+    _failAll(error: TokenmuxError): void;
+    /** @param {ClientState} state */
+    _setState(state: ClientState): void;
+    /** @param {string} type @param {unknown} detail */
+    _emit(type: string, detail: unknown): void;
+}
+export type ClientOptions = {
+    /**
+     * default 'json'
+     */
+    encoding?: "json" | "msgpack" | import("./protocol.js").Codec;
+    /**
+     * reconnect with backoff after an unexpected drop (default false)
+     */
+    reconnect?: boolean;
+    /**
+     * implementation to use (default: the global one;
+     * pass the `ws` package's WebSocket in Node 20)
+     */
+    WebSocket?: typeof WebSocket;
+    /**
+     * first reconnect delay (default 250)
+     */
+    initialDelayMs?: number;
+    /**
+     * backoff cap (default 5000)
+     */
+    maxDelayMs?: number;
+    /**
+     * with `reconnect`, how long a session may wait for the
+     * connection to come back (to be resumed, or to be started) before it fails with
+     * `connection_lost` (default 30000)
+     */
+    resumeTimeoutMs?: number;
+};
+/**
+ * What `start` carries in `data` (PROTOCOL.md section 3).
+ */
+export type StreamRequest = {
+    prompt?: string;
+    messages?: {
+        role: string;
+        content: string;
+    }[];
+    provider?: string;
+    model?: string;
+    system?: string;
+    params?: Record<string, unknown>;
+    chunk_delay_ms?: number;
+    /**
+     * default 'detach' when `reconnect` is on
+     */
+    on_disconnect?: "cancel" | "detach";
+    /**
+     * the session id (default: a generated one)
+     */
+    session?: string;
+    /**
+     * aborting it cancels the session
+     */
+    signal?: AbortSignal;
+};
+export type ClientState = "idle" | "connecting" | "open" | "closed";
+import { Session } from './session.js';
+import { TokenmuxError } from './errors.js';

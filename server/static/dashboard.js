@@ -1,0 +1,177 @@
+// The multi-session dashboard: N sessions at once over the client's one WebSocket.
+import { TokenmuxClient, Typewriter } from '/client/index.js';
+
+const $ = (selector) => document.querySelector(selector);
+const client = new TokenmuxClient('/ws', { reconnect: true });
+const cards = $('#cards');
+const live = new Set();
+let finished = 0;
+let cardNumber = 0;
+
+client.addEventListener('statechange', (event) => {
+  const pill = $('#connection');
+  pill.dataset.state = event.detail;
+  pill.textContent = event.detail === 'open' ? 'connected' : event.detail;
+});
+client.addEventListener('sessionend', updateCounters);
+client.connect().then(showProviders, () => {});
+
+function showProviders(info) {
+  const select = $('#provider');
+  for (const name of info.providers ?? []) {
+    const option = new Option(name === info.default_provider ? `${name} (default)` : name, name);
+    select.append(option);
+  }
+}
+
+function updateCounters() {
+  $('#open-count').textContent = String(client.liveSessions);
+  $('#done-count').textContent = String(finished);
+  $('#cancel-all').disabled = live.size === 0;
+  $('#empty').hidden = cards.children.length > 0;
+}
+
+function readRequests() {
+  const text = $('#prompt').value.trim();
+  const count = Math.max(1, Math.min(100, Number($('#count').value) || 1));
+  const lines = text.split('\n').map((line) => line.trim()).filter(Boolean);
+  const prompts = $('#mode').value === 'each' ? lines : [text];
+  const params = {};
+  if ($('#max-tokens').value) params.max_tokens = Number($('#max-tokens').value);
+  if ($('#rate').value !== '') params.tokens_per_second = Number($('#rate').value);
+  const provider = $('#provider').value || undefined;
+  return Array.from({ length: count }, (_, i) => ({
+    prompt: prompts[i % prompts.length],
+    ...(provider && { provider }),
+    ...(Object.keys(params).length && { params }),
+  }));
+}
+
+$('#controls').addEventListener('submit', (event) => {
+  event.preventDefault();
+  if (!$('#prompt').value.trim()) return;
+  const batch = document.createDocumentFragment();
+  for (const request of readRequests()) runCard(request, batch);
+  cards.prepend(batch); // the newest batch on top, in start order
+  updateCounters();
+});
+
+$('#cancel-all').addEventListener('click', () => {
+  for (const session of live) session.cancel();
+});
+
+$('#clear').addEventListener('click', () => {
+  for (const card of [...cards.children]) {
+    if (!live.has(card.session)) card.remove();
+  }
+  updateCounters();
+});
+
+function runCard(request, batch) {
+  const card = $('#card-template').content.firstElementChild.cloneNode(true);
+  const field = (name) => card.querySelector(`.${name}`);
+  cardNumber += 1;
+  batch.append(card);
+  const output = field('output');
+  let follow = true; // keep the newest text in view unless the reader scrolled up
+  output.addEventListener('scroll', () => {
+    follow = output.scrollTop + output.clientHeight >= output.scrollHeight - 24;
+  });
+  const typewriter = new Typewriter(output, {
+    onRender: () => { if (follow) output.scrollTop = output.scrollHeight; },
+  });
+  typewriter.start();
+  let session;
+  try {
+    session = client.stream(request);
+  } catch (error) {
+    setStatus(card, 'error');
+    field('note').textContent = error.message;
+    return;
+  }
+  card.session = session;
+  card.dataset.session = session.id;
+  field('sid').textContent = `#${cardNumber} · ${session.id}`;
+  live.add(session);
+  field('cancel').addEventListener('click', () => {
+    field('cancel').disabled = true;
+    field('note').textContent = 'cancelling…';
+    session.cancel();
+  });
+
+  const began = performance.now();
+  let firstChunkAt = null;
+  let chunks = 0;
+  let metaPending = false;
+  const showMeta = () => {
+    metaPending = false;
+    if (firstChunkAt !== null) {
+      field('ttft').textContent = `${Math.round(firstChunkAt - began)} ms`;
+      const seconds = (performance.now() - firstChunkAt) / 1000;
+      if (seconds > 0.05 && !session.ended) field('rate').textContent = (chunks / seconds).toFixed(1);
+    }
+    field('tokens').textContent = String(session.usage?.output_tokens ?? chunks);
+  };
+  const scheduleMeta = () => {
+    if (!metaPending) { metaPending = true; requestAnimationFrame(showMeta); }
+  };
+
+  (async () => {
+    try {
+      for await (const event of session) {
+        switch (event.type) {
+          case 'stream_start':
+            setStatus(card, 'streaming');
+            field('model').textContent = `${event.data.provider}/${event.data.model}`;
+            field('model').title = field('model').textContent;
+            break;
+          case 'content_chunk':
+            firstChunkAt ??= performance.now();
+            chunks += 1;
+            typewriter.append(event.data.content);
+            scheduleMeta();
+            break;
+          case 'error':
+            field('note').textContent = `${event.data.code}: ${event.data.message}`;
+            break;
+          case 'stream_end':
+            finish(event.data);
+            break;
+        }
+      }
+    } catch (error) {
+      setStatus(card, 'error');
+      field('note').textContent = `${error.code ?? 'error'}: ${error.message}`;
+      typewriter.end();
+    } finally {
+      live.delete(session);
+      field('cancel').disabled = true;
+      finished += 1;
+      updateCounters();
+    }
+  })();
+
+  function finish(end) {
+    const status = end.reason === 'complete' || end.reason === 'cancelled' ? end.reason : 'error';
+    setStatus(card, status);
+    typewriter.end();
+    showMeta();
+    if (firstChunkAt !== null && end.duration_ms) {
+      const streamingMs = end.duration_ms - (firstChunkAt - began);
+      if (streamingMs > 0) field('rate').textContent = (chunks / (streamingMs / 1000)).toFixed(1);
+    }
+    const seconds = `${(end.duration_ms / 1000).toFixed(2)} s`;
+    if (status === 'complete') field('note').textContent = `done in ${seconds}`;
+    if (status === 'cancelled') field('note').textContent = `cancelled after ${seconds}`;
+    if (status === 'error' && !field('note').textContent) field('note').textContent = end.reason;
+  }
+}
+
+function setStatus(card, status) {
+  card.dataset.status = status;
+  const badge = card.querySelector('.status');
+  badge.dataset.status = status;
+  badge.textContent = status;
+}
+
+updateCounters();
