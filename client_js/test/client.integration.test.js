@@ -117,20 +117,26 @@ describe('TokenmuxClient', () => {
     assert.throws(() => client.stream({ prompt: 'y' }), { code: 'closed' });
   });
 
-  test('reconnect: a dropped socket fails live sessions (no resume yet) and the client comes back', async () => {
+  test('reconnect: a dropped socket resumes its live sessions with no gap or duplicate', async () => {
     const { WebSocket: WS, sockets } = recordingWebSocket();
     const client = new TokenmuxClient(server.wsUrl, { WebSocket: WS, reconnect: true, initialDelayMs: 20 });
-    const session = client.stream({ prompt: 'x', params: { hang_at: 2 } });
-    await assert.rejects(async () => {
+    const params = { max_tokens: 40, tokens_per_second: 200 };
+    const sessions = ['one', 'two', 'three'].map((prompt) => client.stream({ prompt, params }));
+    const seqs = sessions.map(() => []);
+    await Promise.all(sessions.map(async (session, i) => {
       for await (const event of session) {
-        if (event.type === 'stream_start') assert.equal(event.data.resume_token, null);
-        if (event.type === 'content_chunk' && event.data.index === 1) sockets[0].terminate();
+        seqs[i].push(event.seq);
+        if (i === 0 && event.type === 'stream_start') assert.equal(typeof event.data.resume_token, 'string');
+        if (i === 0 && event.type === 'content_chunk' && event.data.index === 3) sockets[0].terminate();
       }
-    }, { code: 'connection_lost', retryable: true });
-    await assert.rejects(session.done, { code: 'connection_lost', retryable: true });
-    const again = client.stream({ prompt: 'after the drop', params: { max_tokens: 3 } });
-    assert.equal((await again.done).reason, 'complete');
-    assert.equal(sockets.length, 2);
+    }));
+    assert.equal(sockets.length, 2, 'one reconnect');
+    for (const [i, prompt] of ['one', 'two', 'three'].entries()) {
+      const { reason, text } = await sessions[i].done;
+      assert.equal(reason, 'complete');
+      assert.equal(text, await sseText(prompt, params));
+      assert.deepEqual(seqs[i], seqs[i].map((_, n) => n), 'seq from 0, no gap, no repeat');
+    }
     client.close();
   });
 
@@ -148,4 +154,27 @@ test('streamSSE against the server: an unknown provider is an HTTP error with it
     async () => { for await (const _ of streamSSE(`${server.url}/api/stream`, { prompt: 'x', provider: 'nope' })) { /* none */ } },
     { code: 'unknown_provider', status: 400 },
   );
+});
+
+describe('against a server with resume turned off', () => {
+  let plain;
+  before(async () => { plain = await startServer({ config: new URL('./fixtures/server-no-resume.yaml', import.meta.url).pathname }); });
+  after(async () => { await plain?.stop(); });
+
+  test('reconnect: a dropped socket fails live sessions and the client comes back', async () => {
+    const { WebSocket: WS, sockets } = recordingWebSocket();
+    const client = new TokenmuxClient(plain.wsUrl, { WebSocket: WS, reconnect: true, initialDelayMs: 20 });
+    const session = client.stream({ prompt: 'x', params: { hang_at: 2 } });
+    await assert.rejects(async () => {
+      for await (const event of session) {
+        if (event.type === 'stream_start') assert.equal(event.data.resume_token, null);
+        if (event.type === 'content_chunk' && event.data.index === 1) sockets[0].terminate();
+      }
+    }, { code: 'connection_lost', retryable: true });
+    await assert.rejects(session.done, { code: 'connection_lost', retryable: true });
+    const again = client.stream({ prompt: 'after the drop', params: { max_tokens: 3 } });
+    assert.equal((await again.done).reason, 'complete');
+    assert.equal(sockets.length, 2);
+    client.close();
+  });
 });
