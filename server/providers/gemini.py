@@ -11,6 +11,9 @@ Cancellation: ``aclose()`` on the SDK's stream does not close its HTTP connectio
 nested generators are left to the garbage collector); only cancelling the task that awaits
 its read does. So the stream is read through ``read_in_task``, whose ``finally`` cancels
 the read in flight however this adapter is left.
+
+Timeouts: the SDK only has a whole-request timeout, which would cut long streams, so
+``timeout_s`` is not passed on; the first-token and stall deadlines bound every wait.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
@@ -46,10 +50,6 @@ from server.providers.common import (
 __all__ = ["GeminiProvider"]
 
 
-async def _close(client: genai.Client) -> None:
-    await client.aio.aclose()
-
-
 class GeminiProvider:
     """``type: gemini``: the Gemini API over google-genai."""
 
@@ -57,18 +57,26 @@ class GeminiProvider:
         self.name = name
         self.default_model = require_model(name, config.model)
         self._config = config
-        self._client = LazyClient(self._build, _close)
+        self._http: aiohttp.ClientSession | None = None
+        self._client = LazyClient(self._build, self._close)
 
     def _build(self) -> genai.Client:
         options = types.HttpOptions(
             base_url=self._config.base_url,
-            timeout=round(self._config.timeout_s * 1000),  # milliseconds
             retry_options=types.HttpRetryOptions(attempts=1),  # one retry owner: ours
+            aiohttp_client=self._http,
         )
         return genai.Client(api_key=self._config.api_key, http_options=options)
 
+    async def _get_client(self) -> genai.Client:
+        """Our own aiohttp session, made in the loop (aiohttp needs one), is handed to the
+        SDK: its built-in one subclasses ClientSession, which aiohttp deprecates."""
+        if self._http is None:
+            self._http = aiohttp.ClientSession()
+        return await self._client.get()
+
     async def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderEvent]:
-        client = await self._client.get()
+        client = await self._get_client()
         model = request.model or self.default_model
         with map_provider_errors(self.name, self._classify):
             responses = await client.aio.models.generate_content_stream(
@@ -116,5 +124,10 @@ class GeminiProvider:
             return status_error(self.name, exc.code, retry_after_seconds(headers), str(exc))
         return None
 
+    async def _close(self, client: genai.Client) -> None:
+        await client.aio.aclose()
+
     async def aclose(self) -> None:
         await self._client.aclose()
+        if self._http is not None:
+            await self._http.close()
