@@ -7,7 +7,9 @@ skips ``ping`` events and raises on an in-stream ``error`` event. The raw events
 instead of the ``messages.stream()`` helper, which accumulates a message we do not need.
 
 The system prompt (``system`` and any system turns) goes in Anthropic's ``system``
-parameter; ``max_tokens`` is required by the API, so it defaults to 1024.
+parameter; ``max_tokens`` is required by the API, so it defaults to 1024. ``temperature``
+and ``top_p`` are not sent: API version 2026-10-21, which the SDK (2.x) speaks, rejects
+every sampling parameter with a 400, and the SDK no longer accepts them.
 
 Cancellation: as for OpenAI, the CancelledError lands in the SDK's read and the HTTP client
 closes the connection; ``finally`` closes the SDK stream too.
@@ -93,8 +95,6 @@ class AnthropicProvider:
             "messages": [{"role": m.role, "content": m.content} for m in turns],
             "max_tokens": params.max_tokens or DEFAULT_MAX_TOKENS,
             "system": system,
-            "temperature": params.temperature,
-            "top_p": params.top_p,
             "stop_sequences": list(params.stop) or None,
         }
         return {key: value for key, value in out.items() if value is not None}

@@ -196,8 +196,9 @@ def _generic(provider: str, exc: Exception) -> ProviderError:
     if isinstance(exc, aiohttp.ClientError | OSError) or _is_httpx(exc, "TransportError"):
         logger.warning("%s connection failed: %r", provider, exc)
         return ProviderError(f"the connection to {provider} failed or was dropped")
+    # Unreadable responses and our own bugs: retrying would most likely fail the same way.
     logger.error("%s: unexpected error from the upstream client", provider, exc_info=exc)
-    return ProviderError(f"{provider} sent a response that could not be read")
+    return ProviderError(f"{provider} sent a response that could not be read", retryable=False)
 
 
 def _is_httpx(exc: Exception, name: str) -> bool:
