@@ -109,6 +109,11 @@ class ResilientProvider:
     def primary(self) -> Provider:
         return self._routes[0].provider
 
+    @property
+    def chain(self) -> list[str]:
+        """The provider names tried, in order."""
+        return [route.provider.name for route in self._routes]
+
     async def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderEvent]:
         error: ProviderError | None = None
         for position, route in enumerate(self._routes):
