@@ -18,6 +18,7 @@ Timeouts: the SDK only has a whole-request timeout, which would cut long streams
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -126,6 +127,7 @@ class GeminiProvider:
 
     async def _close(self, client: genai.Client) -> None:
         await client.aio.aclose()
+        await asyncio.to_thread(client.close)  # the sync half it also built; never used
 
     async def aclose(self) -> None:
         await self._client.aclose()

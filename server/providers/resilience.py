@@ -103,6 +103,8 @@ class ResilientProvider:
 
     def __getattr__(self, name: str) -> Any:
         """Expose the primary adapter's own extras (e.g. the simulator's ``stats``)."""
+        if name.startswith("_"):
+            raise AttributeError(name)
         return getattr(self._routes[0].provider, name)
 
     @property
