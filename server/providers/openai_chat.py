@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import openai
 
@@ -38,6 +39,8 @@ from server.providers.common import GenerationParams, LazyClient, finish_reason,
 
 __all__ = ["OpenAIProvider"]
 
+OPENAI_URL = "https://api.openai.com/v1"
+
 
 class OpenAIProvider:
     """``type: openai``: Chat Completions over the official SDK."""
@@ -47,6 +50,10 @@ class OpenAIProvider:
         self.default_model = require_model(name, config.model)
         self._config = config
         self._client = LazyClient(self._build, lambda client: client.close())
+        # OpenAI itself deprecated max_tokens (its reasoning models reject it); compatible
+        # servers (DeepSeek, vLLM, Ollama, LM Studio) know max_tokens.
+        official = urlsplit(config.base_url or OPENAI_URL).hostname == "api.openai.com"
+        self._max_tokens_key = "max_completion_tokens" if official else "max_tokens"
 
     def _build(self) -> openai.AsyncOpenAI:
         return openai.AsyncOpenAI(
@@ -65,7 +72,7 @@ class OpenAIProvider:
                 messages=self._messages(request),
                 stream=True,
                 stream_options={"include_usage": True},
-                **self._params(request),
+                **self.request_params(request),
             )
             try:
                 finish: Finish | None = None
@@ -87,11 +94,12 @@ class OpenAIProvider:
         turns = [{"role": m.role, "content": m.content} for m in request.messages]
         return system + turns
 
-    def _params(self, request: ProviderRequest) -> dict[str, Any]:
+    def request_params(self, request: ProviderRequest) -> dict[str, Any]:
+        """The generation parameters under the names Chat Completions uses for this server."""
         params = GenerationParams.of(self._config.params, request)
         out: dict[str, Any] = {
             "temperature": params.temperature,
-            "max_tokens": params.max_tokens,
+            self._max_tokens_key: params.max_tokens,
             "top_p": params.top_p,
             "stop": list(params.stop) or None,
         }

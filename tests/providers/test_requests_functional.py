@@ -9,7 +9,10 @@ from typing import Any
 import pytest
 
 from server.app import RunningServer
-from server.config import Config
+from server.config import Config, ProviderConfig
+from server.protocol.envelope import Message
+from server.providers.base import ProviderRequest
+from server.providers.openai_chat import OpenAIProvider
 from tests._client import WsClient, check_session
 from tests.conftest import ConfigFactory
 from tests.providers.conftest import KINDS, entry
@@ -137,3 +140,19 @@ async def test_a_mistyped_parameter_is_invalid_field_and_never_sent(
     assert events[-2]["data"]["retryable"] is False
     assert not upstream.records
     await client.close()
+
+
+@pytest.mark.parametrize(
+    ("base_url", "key"),
+    [
+        (None, "max_completion_tokens"),
+        ("https://api.openai.com/v1", "max_completion_tokens"),
+        ("https://api.deepseek.com", "max_tokens"),
+        ("http://127.0.0.1:11434/v1", "max_tokens"),
+    ],
+)
+def test_openai_names_max_tokens_as_the_server_expects(base_url: str | None, key: str) -> None:
+    """OpenAI proper wants max_completion_tokens; compatible servers know max_tokens."""
+    config = ProviderConfig(type="openai", model="m", api_key="k", base_url=base_url)
+    request = ProviderRequest(messages=(Message("user", "hi"),), params={"max_tokens": 9})
+    assert OpenAIProvider("p", config).request_params(request) == {key: 9}
