@@ -132,7 +132,9 @@ class ResilientProvider:
                             if announce:
                                 announce = False
                                 yield Metadata(self._answered_by(route, attempt))
-                            sent_text = sent_text or isinstance(event, TextDelta)
+                            sent_text = sent_text or (
+                                isinstance(event, TextDelta) and bool(event.text)
+                            )
                             yield event
                     return
                 except ProviderError as exc:
