@@ -158,26 +158,24 @@ async def read_in_task(source: AsyncIterator[T]) -> AsyncGenerator[T, None]:
     is cancelled while waiting or closed while suspended at a ``yield``, the cancellation
     reaches the transport.
     """
-    queue: asyncio.Queue[tuple[T | None, Exception | None, bool]] = asyncio.Queue()
+    # An item travels as a 1-tuple (it may be anything), an error as itself, the end as None.
+    queue: asyncio.Queue[tuple[T] | Exception | None] = asyncio.Queue()
 
     async def pump() -> None:
         try:
             async for item in source:
-                queue.put_nowait((item, None, False))
+                queue.put_nowait((item,))
         except Exception as exc:
-            queue.put_nowait((None, exc, True))
+            queue.put_nowait(exc)
         else:
-            queue.put_nowait((None, None, True))
+            queue.put_nowait(None)
 
     reader = asyncio.create_task(pump(), name="provider read")
     try:
-        while True:
-            item, error, done = await queue.get()
-            if error is not None:
-                raise error
-            if done:
-                return
-            yield item  # type: ignore[misc]  # not None unless done
+        while (got := await queue.get()) is not None:
+            if isinstance(got, Exception):
+                raise got
+            yield got[0]
     finally:
         reader.cancel()
         await asyncio.wait([reader])
