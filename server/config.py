@@ -96,10 +96,19 @@ class RateLimitsConfig:
 class ProviderConfig:
     type: str
     model: str | None = None
-    api_key: str | None = None
+    api_key: str | None = None  # empty: an entry whose type needs a key is skipped
     base_url: str | None = None
-    timeout_s: float = 60.0
+    timeout_s: float = 60.0  # the HTTP client's connect and per-read timeout
     params: dict[str, Any] = field(default_factory=dict)  # default generation parameters
+    # Retries and fallback, before the first chunk only (providers/resilience.py).
+    fallbacks: list[str] = field(default_factory=list)  # providers tried next, in order
+    max_attempts: int | None = None  # per provider; None: 3, or 1 for type sim
+    backoff_base_s: float = 0.5  # first retry waits up to this (full jitter), doubling
+    backoff_max_s: float = 8.0  # cap on one backoff wait
+    retry_after_max_s: float = 20.0  # a longer Retry-After skips to the next fallback
+    # Deadlines per attempt; either one ends the session with provider_timeout.
+    first_token_timeout_s: float = 60.0  # request sent -> first text chunk
+    stall_timeout_s: float = 30.0  # longest quiet gap between chunks
 
 
 @dataclass(frozen=True, slots=True)

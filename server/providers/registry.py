@@ -1,20 +1,43 @@
-"""Build provider adapters from config and look them up by name."""
+"""Build provider adapters from config and look them up by name.
+
+Every entry becomes its adapter wrapped in a ResilientProvider (retries, fallbacks,
+deadlines). An entry whose type needs an API key (openai, anthropic, gemini) and whose
+``api_key`` is empty is skipped with a warning, so the shipped config can list the real
+providers as ``${OPENAI_API_KEY:-}`` and still start with no keys at all; a skipped entry
+is also dropped from every ``fallbacks`` list. Naming a skipped entry as
+``providers.default`` is a start-up error.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TypeAlias
 
 from server.config import ProviderConfig, ProvidersConfig
 from server.errors import ConfigError, ErrorCode, SessionError
+from server.providers.anthropic_messages import AnthropicProvider
 from server.providers.base import Provider
+from server.providers.gemini import GeminiProvider
+from server.providers.ollama import OllamaProvider
+from server.providers.openai_chat import OpenAIProvider
+from server.providers.resilience import ResilientProvider, RetryPolicy, Route
 from server.providers.sim import SimProvider
 
 __all__ = ["ProviderRegistry", "build_registry"]
 
+logger = logging.getLogger(__name__)
+
 Factory: TypeAlias = Callable[[str, ProviderConfig], Provider]
 
-FACTORIES: dict[str, Factory] = {"sim": SimProvider}
+FACTORIES: dict[str, Factory] = {
+    "sim": SimProvider,
+    "openai": OpenAIProvider,
+    "anthropic": AnthropicProvider,
+    "gemini": GeminiProvider,
+    "ollama": OllamaProvider,
+}
+NEEDS_KEY = frozenset({"openai", "anthropic", "gemini"})
 
 
 class ProviderRegistry:
@@ -43,8 +66,8 @@ class ProviderRegistry:
 
 
 def build_registry(config: ProvidersConfig) -> ProviderRegistry:
-    """One adapter per ``providers.<name>`` entry; the ``type`` picks the adapter."""
-    providers: dict[str, Provider] = {}
+    """One adapter per usable ``providers.<name>`` entry; the ``type`` picks the adapter."""
+    adapters: dict[str, tuple[Provider, RetryPolicy]] = {}
     for name, entry in config.entries.items():
         factory = FACTORIES.get(entry.type)
         if factory is None:
@@ -52,5 +75,29 @@ def build_registry(config: ProvidersConfig) -> ProviderRegistry:
             raise ConfigError(
                 f"providers.{name}.type: unknown type {entry.type!r} (known: {known})"
             )
-        providers[name] = factory(name, entry)
+        if entry.type in NEEDS_KEY and not entry.api_key:
+            logger.warning("providers.%s: no api_key, so this provider is not served", name)
+            continue
+        adapters[name] = (factory(name, entry), _policy(name, entry))
+    if config.default not in adapters:
+        raise ConfigError(f"providers.default: {config.default!r} has no api_key")
+    providers: dict[str, Provider] = {}
+    for name, (adapter, policy) in adapters.items():
+        routes = [Route(adapter, policy)]
+        for other in config.entries[name].fallbacks:
+            if other not in config.entries or other == name:
+                raise ConfigError(f"providers.{name}.fallbacks: {other!r} is not another provider")
+            if other in adapters:
+                routes.append(Route(*adapters[other]))
+        providers[name] = ResilientProvider(routes)
     return ProviderRegistry(providers, config.default)
+
+
+def _policy(name: str, entry: ProviderConfig) -> RetryPolicy:
+    policy = RetryPolicy.of(entry)
+    if policy.max_attempts < 1:
+        raise ConfigError(f"providers.{name}.max_attempts: must be at least 1")
+    for key in ("timeout_s", "first_token_timeout_s", "stall_timeout_s"):
+        if getattr(entry, key) <= 0:
+            raise ConfigError(f"providers.{name}.{key}: must be above 0")
+    return policy

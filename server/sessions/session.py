@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING
 from server.errors import ProviderError, ProviderTimeout, error_payload
 from server.protocol.envelope import Envelope, Start
 from server.protocol.stream import EndReason, SessionStream
-from server.providers.base import Finish, Provider, ProviderEvent, ProviderRequest, TextDelta, Usage
+from server.providers.base import (
+    Finish,
+    Metadata,
+    Provider,
+    ProviderEvent,
+    ProviderRequest,
+    TextDelta,
+    Usage,
+)
 from server.sessions.outbox import Sink
 
 if TYPE_CHECKING:
@@ -136,6 +144,8 @@ class Session:
                             await asyncio.sleep(delay)
                     case Usage(input_tokens, output_tokens):
                         self.stream.record_usage(input_tokens, output_tokens)
+                    case Metadata(data):  # e.g. which fallback provider answered
+                        self._emit(self.stream.metadata(dict(data)))
                     case Finish():
                         finish = event
         if finish is None:

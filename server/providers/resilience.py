@@ -1,0 +1,191 @@
+"""Retries, fallbacks and deadlines around the adapters: the one retry owner.
+
+``ResilientProvider`` is what the registry hands to sessions. For one request it tries its
+chain (the configured provider, then its ``fallbacks`` in order), each provider up to its
+``max_attempts`` times, and stops retrying the moment the first text chunk has been
+passed on: after that a failure ends the session (the client already has text, and a
+restart would duplicate it). Only retryable errors are retried or handed on; ``provider_auth``
+and bad requests end the session at once.
+
+Between attempts it waits an exponential backoff with full jitter (uniform in
+``[0, min(backoff_max_s, backoff_base_s * 2**n)]``), or the upstream's Retry-After when
+that is longer. A Retry-After beyond ``retry_after_max_s`` is not waited for: the next
+provider in the chain is tried instead (or the error is reported).
+
+Each attempt has deadlines: the first text chunk within ``first_token_timeout_s``, then
+each next event within ``stall_timeout_s``. A deadline cancels the read in flight (so the
+upstream connection closes) and counts as ``provider_timeout``.
+
+A fallback is asked with its own default model (the request's model names a model of the
+first provider) and announced by a ``Metadata`` event before its first chunk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass, replace
+from typing import Any
+
+from server.config import ProviderConfig
+from server.errors import ProviderError, ProviderRateLimited, ProviderTimeout
+from server.providers.base import (
+    Finish,
+    Metadata,
+    Provider,
+    ProviderEvent,
+    ProviderRequest,
+    TextDelta,
+)
+
+__all__ = ["ResilientProvider", "RetryPolicy"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_ATTEMPTS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """One provider's retry and deadline settings (from its config entry)."""
+
+    max_attempts: int = DEFAULT_ATTEMPTS
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 8.0
+    retry_after_max_s: float = 20.0
+    first_token_timeout_s: float = 60.0
+    stall_timeout_s: float = 30.0
+
+    @classmethod
+    def of(cls, config: ProviderConfig) -> RetryPolicy:
+        attempts = config.max_attempts
+        if attempts is None:  # the simulator's fault injection stays immediate by default
+            attempts = 1 if config.type == "sim" else DEFAULT_ATTEMPTS
+        return cls(
+            max_attempts=attempts,
+            backoff_base_s=config.backoff_base_s,
+            backoff_max_s=config.backoff_max_s,
+            retry_after_max_s=config.retry_after_max_s,
+            first_token_timeout_s=config.first_token_timeout_s,
+            stall_timeout_s=config.stall_timeout_s,
+        )
+
+    def delay(self, attempt: int, error: ProviderError, rng: random.Random) -> float | None:
+        """Seconds to wait before attempt ``attempt + 1``; None: do not retry here."""
+        if attempt >= self.max_attempts:
+            return None
+        backoff = rng.uniform(0, min(self.backoff_max_s, self.backoff_base_s * 2 ** (attempt - 1)))
+        retry_after = error.retry_after_s if isinstance(error, ProviderRateLimited) else None
+        if retry_after is None:
+            return backoff
+        if retry_after > self.retry_after_max_s:
+            return None
+        return max(backoff, retry_after)
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    provider: Provider
+    policy: RetryPolicy
+
+
+class ResilientProvider:
+    """A Provider that runs its chain of routes with retries and deadlines."""
+
+    def __init__(self, routes: Sequence[Route], *, rng: random.Random | None = None) -> None:
+        self._routes = tuple(routes)
+        self._rng = rng or random.Random()
+        self.name = routes[0].provider.name
+        self.default_model = routes[0].provider.default_model
+
+    def __getattr__(self, name: str) -> Any:
+        """Expose the primary adapter's own extras (e.g. the simulator's ``stats``)."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._routes[0].provider, name)
+
+    @property
+    def primary(self) -> Provider:
+        return self._routes[0].provider
+
+    @property
+    def chain(self) -> list[str]:
+        """The provider names tried, in order."""
+        return [route.provider.name for route in self._routes]
+
+    async def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderEvent]:
+        error: ProviderError | None = None
+        for position, route in enumerate(self._routes):
+            asked = request if position == 0 else replace(request, model=None)
+            for attempt in range(1, route.policy.max_attempts + 1):
+                if position and attempt == 1:
+                    logger.info("%s: falling back to %s", self.name, route.provider.name)
+                attempt_events = _attempt(route, asked)
+                announce = position > 0
+                sent_text = False
+                try:
+                    async with aclosing(attempt_events):
+                        async for event in attempt_events:
+                            if announce:
+                                announce = False
+                                yield Metadata(self._answered_by(route, attempt))
+                            sent_text = sent_text or (
+                                isinstance(event, TextDelta) and bool(event.text)
+                            )
+                            yield event
+                    return
+                except ProviderError as exc:
+                    if sent_text or not exc.retryable:
+                        raise
+                    error = exc
+                    delay = route.policy.delay(attempt, exc, self._rng)
+                    logger.info("%s attempt %d failed: %s", route.provider.name, attempt, exc.code)
+                    if delay is None:
+                        break
+                    await asyncio.sleep(delay)
+        assert error is not None
+        raise error
+
+    def _answered_by(self, route: Route, attempt: int) -> dict[str, Any]:
+        return {
+            "provider": route.provider.name,
+            "model": route.provider.default_model,
+            "fallback_from": self.name,
+            "attempt": attempt,
+        }
+
+    async def aclose(self) -> None:
+        await self.primary.aclose()  # fallbacks are closed as entries of their own
+
+
+async def _attempt(route: Route, request: ProviderRequest) -> AsyncGenerator[ProviderEvent, None]:
+    """One attempt under its deadlines; ends with Finish or raises ProviderError."""
+    loop = asyncio.get_running_loop()
+    policy = route.policy
+    deadline = loop.time() + policy.first_token_timeout_s
+    got_text = finished = False
+    events = route.provider.stream(request)
+    try:
+        while True:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    event = await anext(events)
+            except StopAsyncIteration:
+                break
+            except TimeoutError:
+                what = "next chunk" if got_text else "first token"
+                raise ProviderTimeout(f"{route.provider.name}: no {what} in time") from None
+            got_text = got_text or isinstance(event, TextDelta)
+            if got_text:
+                deadline = loop.time() + policy.stall_timeout_s
+            finished = isinstance(event, Finish)
+            yield event
+    finally:
+        close = getattr(events, "aclose", None)
+        if close is not None:
+            await close()
+    if not finished:
+        raise ProviderError(f"{route.provider.name}: the stream ended without its final frame")
