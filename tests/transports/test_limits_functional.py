@@ -161,3 +161,22 @@ async def test_a_peer_that_never_reads_is_closed_and_its_memory_freed(
     await finish_canary(canary)
     stalled.abort()
     await eventually(lambda: fds_at_most(baseline))
+
+
+async def test_a_silent_dead_peer_is_closed_by_the_heartbeat(
+    start: Callable[[Config], Any], make_config: ConfigFactory
+) -> None:
+    """A peer that answers no ping is dropped; its detached-less sessions are cancelled."""
+    server = await start(make_config(websocket={"heartbeat_s": 0.2}))
+    ended: list[Session] = []
+    server.app[MANAGER].on_session_end(ended.append)
+    silent = await RawWebSocket.connect(server.url)
+    start_message = {
+        "type": "start",
+        "session": "s",
+        "data": {"prompt": "x", "params": {"hang_at": 1}},
+    }
+    await silent.send_text(json.dumps(start_message))
+    await eventually(lambda: len(server.app[CONNECTIONS]) == 0 and len(ended) == 1, within=5)
+    assert ended[0].end_reason == "cancelled"
+    silent.abort()
