@@ -170,7 +170,7 @@ class WsConnection:
         self.send_event(EventType.ERROR, payload)
 
     def _ready_data(self) -> dict[str, Any]:
-        limits = self.config.limits
+        limits, rates, resume = self.config.limits, self.config.rate_limits, self.config.resume
         return {
             "protocol": PROTOCOL_VERSION,
             "server": f"tokenmux/{__version__}",
@@ -182,6 +182,16 @@ class WsConnection:
                 "max_message_bytes": limits.max_message_bytes,
                 "max_prompt_chars": limits.max_prompt_chars,
                 "max_messages": limits.max_messages,
+                "max_session_s": limits.max_session_s,
+                "messages_per_s": rates.messages_per_s,
+                "message_burst": rates.message_burst,
+                "starts_per_s": rates.starts_per_s,
+                "start_burst": rates.start_burst,
+            },
+            "resume": {
+                "enabled": resume.enabled,
+                "grace_s": resume.grace_s,
+                "buffer_events": resume.buffer_events,
             },
         }
 
