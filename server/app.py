@@ -56,7 +56,8 @@ def make_app(config: Config) -> web.Application:
 
 async def _sessions(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
-    providers = build_registry(config.providers)
+    # In a thread: it imports the configured providers' SDKs, which reads many files.
+    providers = await asyncio.to_thread(build_registry, config.providers)
     app[MANAGER] = SessionManager(providers, limits=config.limits, resume=config.resume)
     yield
     await app[MANAGER].shutdown()

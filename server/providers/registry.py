@@ -10,19 +10,15 @@ is also dropped from every ``fallbacks`` list. Naming a skipped entry as
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Callable
 from typing import TypeAlias
 
 from server.config import ProviderConfig, ProvidersConfig
 from server.errors import ConfigError, ErrorCode, SessionError
-from server.providers.anthropic_messages import AnthropicProvider
 from server.providers.base import Provider
-from server.providers.gemini import GeminiProvider
-from server.providers.ollama import OllamaProvider
-from server.providers.openai_chat import OpenAIProvider
 from server.providers.resilience import ResilientProvider, RetryPolicy, Route
-from server.providers.sim import SimProvider
 
 __all__ = ["ProviderRegistry", "build_registry"]
 
@@ -30,13 +26,23 @@ logger = logging.getLogger(__name__)
 
 Factory: TypeAlias = Callable[[str, ProviderConfig], Provider]
 
-FACTORIES: dict[str, Factory] = {
-    "sim": SimProvider,
-    "openai": OpenAIProvider,
-    "anthropic": AnthropicProvider,
-    "gemini": GeminiProvider,
-    "ollama": OllamaProvider,
+# Adapters by `type`, imported only when configured: the SDKs take a second or more to
+# import, and a server that serves only the simulator needs none of them installed.
+FACTORIES: dict[str, tuple[str, str]] = {
+    "sim": ("server.providers.sim", "SimProvider"),
+    "openai": ("server.providers.openai_chat", "OpenAIProvider"),
+    "anthropic": ("server.providers.anthropic_messages", "AnthropicProvider"),
+    "gemini": ("server.providers.gemini", "GeminiProvider"),
+    "ollama": ("server.providers.ollama", "OllamaProvider"),
 }
+
+
+def _factory(type_: str) -> Factory:
+    module, name = FACTORIES[type_]
+    factory: Factory = getattr(importlib.import_module(module), name)
+    return factory
+
+
 NEEDS_KEY = frozenset({"openai", "anthropic", "gemini"})
 
 
@@ -69,8 +75,7 @@ def build_registry(config: ProvidersConfig) -> ProviderRegistry:
     """One adapter per usable ``providers.<name>`` entry; the ``type`` picks the adapter."""
     adapters: dict[str, tuple[Provider, RetryPolicy]] = {}
     for name, entry in config.entries.items():
-        factory = FACTORIES.get(entry.type)
-        if factory is None:
+        if entry.type not in FACTORIES:
             known = ", ".join(sorted(FACTORIES))
             raise ConfigError(
                 f"providers.{name}.type: unknown type {entry.type!r} (known: {known})"
@@ -78,7 +83,7 @@ def build_registry(config: ProvidersConfig) -> ProviderRegistry:
         if entry.type in NEEDS_KEY and not entry.api_key:
             logger.warning("providers.%s: no api_key, so this provider is not served", name)
             continue
-        adapters[name] = (factory(name, entry), _policy(name, entry))
+        adapters[name] = (_factory(entry.type)(name, entry), _policy(name, entry))
     if config.default not in adapters:
         raise ConfigError(f"providers.default: {config.default!r} has no api_key")
     providers: dict[str, Provider] = {}
