@@ -11,11 +11,13 @@ from aiohttp import web
 
 from server.config import Config
 from server.errors import CloseCode
+from server.logs import request_id_middleware
 from server.protocol.envelope import EventType
 from server.providers.registry import build_registry
 from server.sessions.manager import SessionManager
 from server.state import CONFIG, CONNECTIONS, MANAGER, Connections
 from server.transports.http import handle_cancel, handle_completion, handle_health
+from server.transports.metrics import install_metrics
 from server.transports.sse import handle_stream
 from server.transports.websocket import WsConnection, handle_websocket
 
@@ -26,7 +28,9 @@ logger = logging.getLogger(__name__)
 
 def make_app(config: Config) -> web.Application:
     """Build the application; providers and the session manager start with it."""
-    app = web.Application(client_max_size=config.limits.max_message_bytes)
+    app = web.Application(
+        client_max_size=config.limits.max_message_bytes, middlewares=[request_id_middleware]
+    )
     app[CONFIG] = config
     app[CONNECTIONS] = Connections()
     app.cleanup_ctx.append(_sessions)
@@ -36,6 +40,7 @@ def make_app(config: Config) -> web.Application:
     app.router.add_post("/api/completion", handle_completion)
     app.router.add_post("/api/sessions/{session_id}/cancel", handle_cancel)
     app.router.add_get("/healthz", handle_health)
+    install_metrics(app)  # after _sessions: its listener needs the manager
     return app
 
 

@@ -11,6 +11,8 @@ PRNG seeded from the request, so the same request always yields the same text. P
     fail_code           provider_error (default), provider_timeout, provider_rate_limited,
                         provider_auth
     hang_at             stop producing after this many tokens until cancelled
+    burst               unpaced only: tokens produced per turn of the event loop (default
+                        16), like an upstream whose socket reads carry several events
 
 Cancellation is honoured at once: every wait is an awaitable the task can be cancelled in.
 """
@@ -40,6 +42,7 @@ from server.providers.base import Finish, ProviderEvent, ProviderRequest, TextDe
 __all__ = ["SimProvider", "SimStats", "sim_tokens"]
 
 DEFAULT_MAX_TOKENS = 64
+DEFAULT_BURST = 16
 _PROSE = (
     "the stream of tokens flows through one socket while many sessions share it and each "
     "chunk keeps its order so the client can render text as soon as it arrives without "
@@ -107,17 +110,24 @@ class SimProvider:
         try:
             await asyncio.sleep(float(params.get("ttft_ms", 0)) / 1000)
             began = time.monotonic()
+            burst = max(int(params.get("burst", DEFAULT_BURST)), 1)
+            # One comparison per token instead of two against possibly-None knobs.
+            faults = [at for at in (fail_at, hang_at) if isinstance(at, int)]
+            next_fault = min(faults, default=-1)
             for i, token in enumerate(tokens):
-                if i == fail_at:
-                    outcome = "failed"
-                    raise fault(f"simulated failure after {i} tokens")
-                if i == hang_at:
-                    await asyncio.Event().wait()  # until cancelled
+                if i == next_fault:
+                    if i == fail_at:
+                        outcome = "failed"
+                        raise fault(f"simulated failure after {i} tokens")
+                    await asyncio.Event().wait()  # hang_at: until cancelled
                 yield TextDelta(token)
-                # Pace against the start time so sleeps do not accumulate drift; with no
-                # rate, still yield to the loop so other sessions and cancels get their turn.
-                delay = began + (i + 1) / rate - time.monotonic() if rate else 0.0
-                await asyncio.sleep(max(delay, 0.0))
+                if rate:
+                    # Pace against the start time so sleeps do not accumulate drift.
+                    await asyncio.sleep(max(began + (i + 1) / rate - time.monotonic(), 0.0))
+                elif i % burst == burst - 1:
+                    # Unpaced: still yield to the loop so other sessions and cancels get
+                    # their turn, once per burst (sleep(0) is a bare yield, no timer).
+                    await asyncio.sleep(0)
             yield Usage(_count_words(request), len(tokens))
             outcome = "completed"
             yield Finish("stop", str(request.model or self.default_model))

@@ -80,23 +80,36 @@ class Outbox:
             if session is not None:
                 self._newest_chunk.pop(session, None)
             size = _EVENT_SIZE
-        self._queue.append(envelope)
-        self._grow(size)
-        self._on_ready()
+        self._push(envelope, size)
 
     def send_text(self, stream: SessionStream, text: str) -> Envelope | None:
+        # The per-token path: no re-inspection of the envelope we just built.
         if self.closed:
             stream.chunk(text)  # keep the session's own record whole
             return None
-        pending = self._newest_chunk.get(stream.session_id)
-        if pending is not None and self._bytes >= self._merge_bytes:
-            stream.extend_chunk(pending, text)
-            self.merged += 1
-            self._grow(len(text))
-            return None
+        if self._bytes >= self._merge_bytes:
+            pending = self._newest_chunk.get(stream.session_id)
+            if pending is not None:
+                stream.extend_chunk(pending, text)
+                self.merged += 1
+                self._grow(len(text))
+                return None
         envelope = stream.chunk(text)
-        self.send(envelope)
+        self._newest_chunk[stream.session_id] = envelope
+        self._push(envelope, len(text) + _CHUNK_OVERHEAD)
         return envelope
+
+    def _push(self, envelope: Envelope, size: int) -> None:
+        # The writer drains the whole queue per wake-up, so it needs waking only when the
+        # queue goes from empty to not empty: one Event.set() per batch, not per event.
+        wake = not self._queue
+        self._queue.append(envelope)
+        self._bytes += size
+        if self._bytes > self._max_bytes:
+            self.close()
+            self._on_overflow()
+        elif wake:
+            self._on_ready()
 
     def drain(self) -> list[Envelope]:
         """Everything queued, oldest first; the queue is empty afterwards."""

@@ -15,6 +15,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
 
 from server.errors import ProviderError, error_payload
+from server.metrics import SessionTally
 from server.protocol.envelope import Envelope, Start
 from server.protocol.stream import EndReason, SessionStream
 from server.providers.base import Finish, Provider, ProviderEvent, ProviderRequest, TextDelta, Usage
@@ -53,10 +54,13 @@ class Session:
         self.end_reason: EndReason | None = None
         self._cancel_reason: EndReason = "cancelled"
         self._began = 0.0
+        self.tally = SessionTally()  # ttft, errors, retries, cancel time: read at session end
 
     def request_cancel(self, reason: EndReason = "cancelled") -> None:
         """Say why the task is about to be cancelled (the manager then cancels it)."""
         self._cancel_reason = reason
+        if self.tally.cancel_requested_at is None:
+            self.tally.cancel_requested_at = time.monotonic()
 
     def open(self) -> None:
         """Send ``stream_start``. Called by the manager before the task exists, so even a
@@ -85,7 +89,9 @@ class Session:
             self._finish([stream.end(self._cancel_reason)])
             return
         except Exception as exc:
-            self._finish(stream.fail(error_payload(exc)))
+            payload = error_payload(exc)
+            self.tally.error_code = payload["code"]
+            self._finish(stream.fail(payload))
             return
         self._emit(stream.metadata(metadata))
         self._finish(stream.complete())
@@ -100,7 +106,8 @@ class Session:
                 match event:
                     case TextDelta(text) if text:
                         if ttft_ms is None:
-                            ttft_ms = round((time.monotonic() - began) * 1000)
+                            self.tally.ttft_s = time.monotonic() - began
+                            ttft_ms = round(self.tally.ttft_s * 1000)
                         self.sink.send_text(self.stream, text)
                         if delay:
                             await asyncio.sleep(delay)
@@ -132,12 +139,22 @@ class Session:
             self._emit(envelope)
         end = envelopes[-1]["data"]
         self.end_reason = end["reason"]
+        tally = self.tally
+        tally.duration_s = end["duration_ms"] / 1000
+        # One line per session, key=value so log tools can parse it; ids also come from
+        # the logging context (request id, session id) on every line.
         logger.info(
-            "session %s ended reason=%s provider=%s chunks=%d duration_ms=%d",
+            "session_end session=%s provider=%s model=%s reason=%s error=%s ttft_ms=%s "
+            "chunks=%d output_tokens=%d tokens_estimated=%s duration_ms=%d",
             self.id,
-            end["reason"],
             self.provider.name,
+            self.model,
+            end["reason"],
+            tally.error_code or "-",
+            "-" if tally.ttft_s is None else round(tally.ttft_s * 1000),
             end["chunks"],
+            end["usage"]["output_tokens"],
+            str(end["usage"]["estimated"]).lower(),
             end["duration_ms"],
         )
 

@@ -15,10 +15,12 @@ import orjson
 from aiohttp import web
 
 from server.errors import TokenmuxError
-from server.protocol.sse import DONE, KEEPALIVE, sse_data
+from server.logs import EVENTS, log_events
+from server.protocol.sse import DONE, KEEPALIVE
 from server.sessions.outbox import Outbox
 from server.state import CONFIG, MANAGER
 from server.transports.http import json_error, read_start
+from server.transports.metrics import TALLIES
 
 __all__ = ["SSE_HEADERS", "handle_stream"]
 
@@ -59,6 +61,11 @@ async def handle_stream(request: web.Request) -> web.StreamResponse:
     except TokenmuxError as exc:
         return json_error(exc)
     response = web.StreamResponse(headers=SSE_HEADERS)
+    tally = request.app[TALLIES].sse
+    tally_streams = request.app[TALLIES].sse_streams
+    tally_streams.add(outbox)
+    sent_events, sent_bytes = tally.events, tally.bytes
+    dumps = orjson.dumps
     try:
         await response.prepare(request)
         ended = False
@@ -73,8 +80,17 @@ async def handle_stream(request: web.Request) -> web.StreamResponse:
             if overflowed:
                 raise _Overflow
             batch = outbox.drain()
-            await response.write(b"".join(sse_data(orjson.dumps(event)) for event in batch))
-            ended = any(event["type"] == "stream_end" for event in batch)
+            # Everything queued goes out as one write; `data: ` + JSON + blank line each.
+            parts: list[bytes] = []
+            for event in batch:
+                payload = dumps(event)
+                parts += (b"data: ", payload, b"\n\n")
+                sent_events[event["type"]] += 1
+                sent_bytes[event["type"]] += len(payload)
+            if EVENTS.isEnabledFor(logging.DEBUG):
+                log_events("sse", batch)
+            await response.write(b"".join(parts))
+            ended = batch[-1]["type"] == "stream_end" if batch else False
         await response.write(DONE)
         await response.write_eof()
     except (ConnectionError, _Overflow) as exc:
@@ -83,6 +99,8 @@ async def handle_stream(request: web.Request) -> web.StreamResponse:
         # Runs on normal end (no-op), on a failed write, and when aiohttp cancels the
         # handler because the client disconnected: the session must not outlive its reader.
         outbox.close()
+        tally_streams.discard(outbox)
+        tally.merged += outbox.merged
         scope.stop(session)
         await scope.wait(session)
     return response

@@ -18,6 +18,8 @@ from aiohttp import WSMsgType, web
 from server import __version__
 from server.config import Config
 from server.errors import CloseCode, ErrorCode, ProtocolError, TokenmuxError, error_payload
+from server.logs import EVENTS, log_events
+from server.metrics import TransportTally
 from server.protocol.codec import CODECS, JSON_SUBPROTOCOL, Codec
 from server.protocol.envelope import (
     PROTOCOL_VERSION,
@@ -28,10 +30,13 @@ from server.protocol.envelope import (
     Start,
     connection_event,
 )
+from server.protocol.frames import OP_BINARY, OP_TEXT, header, short_headers
 from server.protocol.validate import InputLimits, message_ref, parse_client_message
 from server.sessions.manager import SessionManager, SessionScope
 from server.sessions.outbox import Outbox
 from server.state import CONFIG, CONNECTIONS, MANAGER
+from server.transports.batch import BatchWriter
+from server.transports.metrics import TALLIES
 
 __all__ = ["WsConnection", "handle_websocket"]
 
@@ -52,8 +57,10 @@ class WsConnection:
         manager: SessionManager,
         config: Config,
         transport: asyncio.BaseTransport | None,
+        tally: TransportTally | None = None,
     ) -> None:
         self.ws = ws
+        self.tally = tally if tally is not None else TransportTally()
         self._transport = transport
         self.codec = codec
         self.manager = manager
@@ -159,19 +166,39 @@ class WsConnection:
     # Writing: only the writer task touches the socket's send side.
 
     async def _write_loop(self) -> None:
-        ws, encode = self.ws, self.codec.encode
-        send = ws.send_bytes if self.codec.binary else ws.send_str
+        # One pass per wake-up: everything queued since the last pass is encoded, framed
+        # and handed to the transport in ONE write (one send() instead of one per event),
+        # and the loop only waits when the transport is paused. No per-event awaits.
+        writer = BatchWriter(self.ws)
+        encode, opcode = self.codec.encode_bytes, OP_BINARY if self.codec.binary else OP_TEXT
+        short = short_headers(opcode)
+        wake, outbox, ws = self._wake, self.outbox, self.ws
+        sent_events, sent_bytes = self.tally.events, self.tally.bytes
         timeout_s = self.config.limits.send_timeout_s
         try:
             while True:
-                await self._wake.wait()
-                self._wake.clear()
-                batch = self.outbox.drain()
+                await wake.wait()
+                wake.clear()
+                batch = outbox.drain()
                 if batch:
-                    async with asyncio.timeout(timeout_s):
-                        for envelope in batch:
-                            await send(encode(envelope))  # type: ignore[arg-type]
-                if self._close_code is not None and not len(self.outbox):
+                    # Encode, frame and count in one pass (this loop runs once per event).
+                    parts: list[bytes] = []
+                    append = parts.append
+                    for envelope in batch:
+                        payload = encode(envelope)
+                        size = len(payload)
+                        append(short[size] if size < 126 else header(size, opcode))
+                        append(payload)
+                        type_ = envelope["type"]
+                        sent_events[type_] += 1
+                        sent_bytes[type_] += size
+                    writer.write(b"".join(parts))
+                    if EVENTS.isEnabledFor(logging.DEBUG):
+                        log_events("ws", batch)
+                    if writer.paused:
+                        async with asyncio.timeout(timeout_s):
+                            await writer.drain()
+                if self._close_code is not None and not len(outbox):
                     await ws.close(code=self._close_code)
                     return
         except TimeoutError:
@@ -181,6 +208,9 @@ class WsConnection:
             # The peer went away mid-write (aiohttp raises ClientConnectionResetError or
             # RuntimeError on a closing transport); the reader will see the close.
             logger.debug("write failed: %r", exc)
+        finally:
+            self.tally.merged += outbox.merged  # folded in once; open outboxes are read live
+            outbox.merged = 0
 
     def _on_overflow(self) -> None:
         logger.warning("outbox over %d bytes: closing a slow consumer", self.outbox.queued_bytes)
@@ -218,7 +248,9 @@ async def handle_websocket(request: web.Request) -> web.StreamResponse:
     )
     await ws.prepare(request)
     codec = CODECS[ws.ws_protocol or JSON_SUBPROTOCOL]
-    connection = WsConnection(ws, codec, request.app[MANAGER], config, request.transport)
+    connection = WsConnection(
+        ws, codec, request.app[MANAGER], config, request.transport, request.app[TALLIES].ws
+    )
     connections = request.app[CONNECTIONS]
     connections.add(connection)
     try:
