@@ -11,7 +11,7 @@ import os
 
 os.environ.setdefault("PYTHONASYNCIODEBUG", "1")
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -21,6 +21,7 @@ from server.app import RunningServer, start_server
 from server.config import Config, config_from_mapping
 
 ConfigFactory = Callable[..., Config]
+Starter = Callable[[Config], Awaitable[RunningServer]]
 
 
 def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

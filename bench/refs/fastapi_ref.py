@@ -43,5 +43,12 @@ async def health() -> dict[str, str]:
 
 if __name__ == "__main__":
     # "Plain" uvicorn: no uvloop, no httptools, even when they are installed.
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), loop="asyncio", http="h11",
-                access_log=False, log_level="warning")
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=int(sys.argv[1]),
+        loop="asyncio",
+        http="h11",
+        access_log=False,
+        log_level="warning",
+    )

@@ -20,7 +20,9 @@ from server.providers.sim import DEFAULT_BURST, sim_tokens
 __all__ = ["envelopes"]
 
 
-async def envelopes(session: str, prompt: str, params: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+async def envelopes(
+    session: str, prompt: str, params: dict[str, Any]
+) -> AsyncIterator[dict[str, Any]]:
     """stream_start, one content_chunk per token, content_complete, stream_end."""
     request = ProviderRequest(messages=(Message("user", prompt),), model="sim-1")
     tokens = sim_tokens(request, int(params.get("max_tokens", 64)))
@@ -31,29 +33,46 @@ async def envelopes(session: str, prompt: str, params: dict[str, Any]) -> AsyncI
     def event(type_: str, data: dict[str, Any]) -> dict[str, Any]:
         nonlocal seq
         seq += 1
-        return {"type": type_, "session": session, "seq": seq - 1,
-                "timestamp": int(time.time() * 1000), "data": data}
+        return {
+            "type": type_,
+            "session": session,
+            "seq": seq - 1,
+            "timestamp": int(time.time() * 1000),
+            "data": data,
+        }
 
-    yield event("stream_start", {"session_id": session, "provider": "sim", "model": "sim-1",
-                                 "resume_token": None})
+    yield event(
+        "stream_start",
+        {"session_id": session, "provider": "sim", "model": "sim-1", "resume_token": None},
+    )
     began = time.monotonic()
     text = ""
     for i, token in enumerate(tokens):
         text += token
-        yield event("content_chunk", {"content": token, "index": i,
-                                      "accumulated_length": len(text)})
+        yield event(
+            "content_chunk", {"content": token, "index": i, "accumulated_length": len(text)}
+        )
         if rate:
             await asyncio.sleep(max(began + (i + 1) / rate - time.monotonic(), 0.0))
-        elif i % burst == burst - 1:
+        elif i % burst == burst - 1 or i == 0:
             await asyncio.sleep(0)
     yield event("content_complete", {"total_content": text, "total_length": len(text)})
-    yield event("stream_end", {"reason": "complete", "chunks": len(tokens),
-                               "duration_ms": round((time.monotonic() - began) * 1000),
-                               "usage": {"input_tokens": 1, "output_tokens": len(tokens),
-                                         "estimated": False}})
+    yield event(
+        "stream_end",
+        {
+            "reason": "complete",
+            "chunks": len(tokens),
+            "duration_ms": round((time.monotonic() - began) * 1000),
+            "usage": {"input_tokens": 1, "output_tokens": len(tokens), "estimated": False},
+        },
+    )
 
 
 def cancelled_end(session: str, seq: int) -> dict[str, Any]:
-    return {"type": "stream_end", "session": session, "seq": seq,
-            "timestamp": int(time.time() * 1000),
-            "data": {"reason": "cancelled", "chunks": 0, "duration_ms": 0, "usage": {}}}
+    return {
+        "type": "stream_end",
+        "session": session,
+        "seq": seq,
+        "timestamp": int(time.time() * 1000),
+        "data": {"reason": "cancelled", "chunks": 0, "duration_ms": 0, "usage": {}},
+    }

@@ -11,8 +11,8 @@ PRNG seeded from the request, so the same request always yields the same text. P
     fail_code           provider_error (default), provider_timeout, provider_rate_limited,
                         provider_auth
     hang_at             stop producing after this many tokens until cancelled
-    burst               unpaced only: tokens produced per turn of the event loop (default
-                        16), like an upstream whose socket reads carry several events
+    burst               unpaced only: tokens produced per turn of the event loop after the
+                        first (default 16), like an upstream whose reads carry several events
 
 Cancellation is honoured at once: every wait is an awaitable the task can be cancelled in.
 """
@@ -24,7 +24,7 @@ import hashlib
 import random
 import re
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +39,7 @@ from server.errors import (
 )
 from server.providers.base import Finish, ProviderEvent, ProviderRequest, TextDelta, Usage
 
-__all__ = ["SimProvider", "SimStats", "sim_tokens"]
+__all__ = ["SimProvider", "SimStats", "iter_sim_tokens", "sim_tokens"]
 
 DEFAULT_MAX_TOKENS = 64
 DEFAULT_BURST = 16
@@ -75,19 +75,24 @@ class SimStats:
 
 def sim_tokens(request: ProviderRequest, max_tokens: int) -> list[str]:
     """The full reply as tokens: the echo of the last user turn, then seeded filler."""
+    return list(iter_sim_tokens(request, max_tokens))
+
+
+def iter_sim_tokens(request: ProviderRequest, max_tokens: int) -> Iterator[str]:
+    """``sim_tokens`` one at a time: the first token costs no more than one token, so a
+    burst of new sessions gets first tokens out before anyone's whole reply is drawn."""
     last_user = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
+    yield from _TOKEN.findall(last_user)
     seed_text = "\x00".join(m.content for m in request.messages) + f"\x00{request.model}"
     seed = int.from_bytes(hashlib.sha256(seed_text.encode()).digest()[:8], "big")
-    rng = random.Random(seed)
-    tokens = _TOKEN.findall(last_user)
+    choice = random.Random(seed).choice
     capital = True
     for n in range(max_tokens):
-        word = rng.choice(_WORDS)
+        word = choice(_WORDS)
         if capital:
             word = word.capitalize()
         capital = n % 12 == 11
-        tokens.append(" " + word + ("." if capital or n == max_tokens - 1 else ""))
-    return tokens
+        yield " " + word + ("." if capital or n == max_tokens - 1 else "")
 
 
 class SimProvider:
@@ -101,7 +106,7 @@ class SimProvider:
 
     async def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderEvent]:
         params = {**self._defaults, **request.params}
-        tokens = sim_tokens(request, int(params.get("max_tokens", DEFAULT_MAX_TOKENS)))
+        tokens = iter_sim_tokens(request, int(params.get("max_tokens", DEFAULT_MAX_TOKENS)))
         fail_at, hang_at = params.get("fail_at"), params.get("hang_at")
         fault = _fault(params.get("fail_code", "provider_error"))
         rate = float(params.get("tokens_per_second", 0))
@@ -114,6 +119,7 @@ class SimProvider:
             # One comparison per token instead of two against possibly-None knobs.
             faults = [at for at in (fail_at, hang_at) if isinstance(at, int)]
             next_fault = min(faults, default=-1)
+            i = -1  # after the loop, i + 1 is how many tokens were sent
             for i, token in enumerate(tokens):
                 if i == next_fault:
                     if i == fail_at:
@@ -124,11 +130,13 @@ class SimProvider:
                 if rate:
                     # Pace against the start time so sleeps do not accumulate drift.
                     await asyncio.sleep(max(began + (i + 1) / rate - time.monotonic(), 0.0))
-                elif i % burst == burst - 1:
+                elif i % burst == burst - 1 or i == 0:
                     # Unpaced: still yield to the loop so other sessions and cancels get
-                    # their turn, once per burst (sleep(0) is a bare yield, no timer).
+                    # their turn, once per burst (sleep(0) is a bare yield, no timer). The
+                    # first token goes alone, as a real upstream's does: a crowd of new
+                    # sessions all get their first token out before anyone's first burst.
                     await asyncio.sleep(0)
-            yield Usage(_count_words(request), len(tokens))
+            yield Usage(_count_words(request), i + 1)
             outcome = "completed"
             yield Finish("stop", str(request.model or self.default_model))
         finally:
