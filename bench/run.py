@@ -36,6 +36,7 @@ from server.bench.record import BenchResult, BenchSpec, Recorder  # noqa: E402
 PY = sys.executable
 SERVER_CORE, CLIENT_CORE = 0, 1
 TICKS = os.sysconf("SC_CLK_TCK")
+HOLD_S = 3.5  # memory runs sample RSS this long after every stream has its first chunk
 
 BENCH_CONFIG = """\
 server: {log_level: WARNING, shutdown_timeout_s: 5}
@@ -136,6 +137,10 @@ def measure(spec: BenchSpec, pid: int) -> dict[str, Any]:
     sampled: dict[str, int] = {}
 
     async def on_started() -> None:
+        if spec.until == "started":
+            # Memory runs: let every stream reach its steady state (a few chunks in, the
+            # provider mid-reply) before sampling, not just its first chunk.
+            await asyncio.sleep(HOLD_S)
         sampled["rss_started"] = rss_bytes(pid)
 
     async def go() -> BenchResult:

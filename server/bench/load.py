@@ -17,6 +17,7 @@ import aiohttp
 import orjson
 
 from server.bench.record import BenchSpec, Recorder
+from server.bench.wsclient import WsClientProtocol, WsHandshakeError, connect
 
 __all__ = ["OnStarted", "run_load"]
 
@@ -88,27 +89,28 @@ async def run_load(
 
 async def _ws_connection(http: aiohttp.ClientSession, run: _Run, index: int) -> None:
     spec, rec = run.spec, run.rec
-    url = spec.url.replace("http://", "ws://").replace("https://", "wss://") + "/ws"
+    url = spec.url.replace("http://", "ws://") + "/ws"
+    ids = [f"c{index}s{i}" for i in range(spec.sessions)]
+    reader = _WsReader(run, len(ids))
     try:
-        ws = await http.ws_connect(url, protocols=("tokenmux.v1.json",), max_msg_size=0)
-    except aiohttp.ClientError as exc:
+        ws = await connect(url, "tokenmux.v1.json", reader.on_message)
+    except (OSError, WsHandshakeError) as exc:
         rec.error(f"connect:{type(exc).__name__}")
         return
-    async with ws:
-        sent_at: dict[str, float] = {}
-        cancel_at: dict[str, float] = {}
-        got_first: set[str] = set()
-        ids = [f"c{index}s{i}" for i in range(spec.sessions)]
-        sender = asyncio.create_task(_ws_send_starts(ws, run, index, ids, sent_at))
-        try:
-            await _ws_read(ws, run, len(ids), sent_at, cancel_at, got_first)
-        finally:
-            sender.cancel()
-            await asyncio.gather(sender, return_exceptions=True)
+    reader.ws = ws
+    sender = asyncio.create_task(_ws_send_starts(ws, run, index, ids, reader.sent_at))
+    try:
+        await asyncio.wait([reader.finished, ws.closed], return_when=asyncio.FIRST_COMPLETED)
+        if not reader.finished.done():
+            rec.error("ws_closed_early")
+    finally:
+        sender.cancel()
+        await asyncio.gather(sender, return_exceptions=True)
+        ws.close()
 
 
 async def _ws_send_starts(
-    ws: aiohttp.ClientWebSocketResponse,
+    ws: WsClientProtocol,
     run: _Run,
     index: int,
     ids: list[str],
@@ -123,60 +125,57 @@ async def _ws_send_starts(
             if delay > 0:
                 await asyncio.sleep(delay)
         sent_at[session] = time.perf_counter()
-        await ws.send_str(_text({"type": "start", "session": session, "data": data}))
+        ws.send_text(orjson.dumps({"type": "start", "session": session, "data": data}))
 
 
-async def _ws_read(
-    ws: aiohttp.ClientWebSocketResponse,
-    run: _Run,
-    expected: int,
-    sent_at: dict[str, float],
-    cancel_at: dict[str, float],
-    got_first: set[str],
-) -> None:
-    spec, rec = run.spec, run.rec
-    loads = orjson.loads
-    ended = 0
-    async for message in ws:
-        if message.type is not aiohttp.WSMsgType.TEXT:
-            if message.type is aiohttp.WSMsgType.BINARY:
-                rec.error("binary_frame")
-                continue
-            break
-        event: dict[str, Any] = loads(message.data)
+class _WsReader:
+    """Handles every event of one connection, synchronously, as frames are parsed."""
+
+    def __init__(self, run: _Run, expected: int) -> None:
+        self.run = run
+        self.expected = expected
+        self.ended = 0
+        self.ws: WsClientProtocol | None = None
+        self.sent_at: dict[str, float] = {}
+        self.cancel_at: dict[str, float] = {}
+        self.got_first: set[str] = set()
+        self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def on_message(self, payload: bytes, binary: bool) -> None:
+        rec, spec = self.run.rec, self.run.spec
+        if binary:
+            rec.error("binary_frame")
+            return
+        event: dict[str, Any] = orjson.loads(payload)
         rec.events += 1
         type_ = event["type"]
         session = event.get("session")
         if type_ == "content_chunk":
             rec.chunks += 1
-            if session not in got_first:
-                got_first.add(session)  # type: ignore[arg-type]
-                run.first_chunk(sent_at[session])  # type: ignore[index]
+            if session not in self.got_first:
+                self.got_first.add(session)  # type: ignore[arg-type]
+                self.run.first_chunk(self.sent_at[session])  # type: ignore[index]
             if spec.cancel_after and event["data"]["index"] + 1 == spec.cancel_after:
-                cancel_at[session] = time.perf_counter()  # type: ignore[index]
-                await ws.send_str(_text({"type": "cancel", "session": session}))
+                self.cancel_at[session] = time.perf_counter()  # type: ignore[index]
+                assert self.ws is not None
+                self.ws.send_text(orjson.dumps({"type": "cancel", "session": session}))
         elif type_ == "stream_end":
             now = time.perf_counter()
-            rec.stream_time.append(now - sent_at[session])  # type: ignore[index]
-            if session in cancel_at:
-                rec.cancel_latency.append(now - cancel_at[session])
+            rec.stream_time.append(now - self.sent_at[session])  # type: ignore[index]
+            if session in self.cancel_at:
+                rec.cancel_latency.append(now - self.cancel_at[session])
             rec.reasons[event["data"]["reason"]] += 1
             rec.done += 1
-            ended += 1
-            if ended == expected:
-                return
+            self._ended()
         elif type_ == "error":
             rec.error(event["data"]["code"])
             if session is None and event["data"].get("ref", {}).get("type") == "start":
-                ended += 1  # a refused start: that stream is over before it began
-                if ended == expected:
-                    return
-    if ended < expected:
-        rec.error("ws_closed_early")
+                self._ended()  # a refused start: that stream is over before it began
 
-
-def _text(message: dict[str, Any]) -> str:
-    return orjson.dumps(message).decode()
+    def _ended(self) -> None:
+        self.ended += 1
+        if self.ended == self.expected and not self.finished.done():
+            self.finished.set_result(None)
 
 
 async def _sse_stream(http: aiohttp.ClientSession, run: _Run, n: int) -> None:

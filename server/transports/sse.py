@@ -16,6 +16,8 @@ from aiohttp import web
 
 from server.errors import TokenmuxError
 from server.logs import EVENTS, log_events
+from server.metrics import TransportTally
+from server.protocol.envelope import Envelope
 from server.protocol.sse import DONE, KEEPALIVE
 from server.sessions.outbox import Outbox
 from server.state import CONFIG, MANAGER
@@ -35,6 +37,22 @@ SSE_HEADERS = {
 
 class _Overflow(Exception):
     pass
+
+
+def _sse_batch(batch: list[Envelope], tally: TransportTally) -> bytes:
+    """Everything queued as one write: ``data: <JSON>`` and a blank line per event.
+
+    A function of its own so the payloads (orjson output buffers are 4 KiB each) are
+    released on return, not kept alive by the waiting handler.
+    """
+    dumps, sent_events, sent_bytes = orjson.dumps, tally.events, tally.bytes
+    parts: list[bytes] = []
+    for event in batch:
+        payload = dumps(event)
+        parts += (b"data: ", payload, b"\n\n")
+        sent_events[event["type"]] += 1
+        sent_bytes[event["type"]] += len(payload)
+    return b"".join(parts)
 
 
 async def handle_stream(request: web.Request) -> web.StreamResponse:
@@ -64,8 +82,6 @@ async def handle_stream(request: web.Request) -> web.StreamResponse:
     tally = request.app[TALLIES].sse
     tally_streams = request.app[TALLIES].sse_streams
     tally_streams.add(outbox)
-    sent_events, sent_bytes = tally.events, tally.bytes
-    dumps = orjson.dumps
     try:
         await response.prepare(request)
         ended = False
@@ -80,17 +96,11 @@ async def handle_stream(request: web.Request) -> web.StreamResponse:
             if overflowed:
                 raise _Overflow
             batch = outbox.drain()
-            # Everything queued goes out as one write; `data: ` + JSON + blank line each.
-            parts: list[bytes] = []
-            for event in batch:
-                payload = dumps(event)
-                parts += (b"data: ", payload, b"\n\n")
-                sent_events[event["type"]] += 1
-                sent_bytes[event["type"]] += len(payload)
+            await response.write(_sse_batch(batch, tally))
             if EVENTS.isEnabledFor(logging.DEBUG):
                 log_events("sse", batch)
-            await response.write(b"".join(parts))
-            ended = batch[-1]["type"] == "stream_end" if batch else False
+            ended = bool(batch) and batch[-1]["type"] == "stream_end"
+            del batch  # hold nothing while waiting for the next events
         await response.write(DONE)
         await response.write_eof()
     except (ConnectionError, _Overflow) as exc:

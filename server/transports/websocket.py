@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -24,6 +25,7 @@ from server.protocol.codec import CODECS, JSON_SUBPROTOCOL, Codec
 from server.protocol.envelope import (
     PROTOCOL_VERSION,
     Cancel,
+    Envelope,
     EventType,
     Ping,
     Resume,
@@ -171,9 +173,7 @@ class WsConnection:
         # and the loop only waits when the transport is paused. No per-event awaits.
         writer = BatchWriter(self.ws)
         encode, opcode = self.codec.encode_bytes, OP_BINARY if self.codec.binary else OP_TEXT
-        short = short_headers(opcode)
-        wake, outbox, ws = self._wake, self.outbox, self.ws
-        sent_events, sent_bytes = self.tally.events, self.tally.bytes
+        wake, outbox, ws, tally = self._wake, self.outbox, self.ws, self.tally
         timeout_s = self.config.limits.send_timeout_s
         try:
             while True:
@@ -181,20 +181,12 @@ class WsConnection:
                 wake.clear()
                 batch = outbox.drain()
                 if batch:
-                    # Encode, frame and count in one pass (this loop runs once per event).
-                    parts: list[bytes] = []
-                    append = parts.append
-                    for envelope in batch:
-                        payload = encode(envelope)
-                        size = len(payload)
-                        append(short[size] if size < 126 else header(size, opcode))
-                        append(payload)
-                        type_ = envelope["type"]
-                        sent_events[type_] += 1
-                        sent_bytes[type_] += size
-                    writer.write(b"".join(parts))
+                    writer.write(_frame_batch(batch, encode, opcode, tally))
                     if EVENTS.isEnabledFor(logging.DEBUG):
                         log_events("ws", batch)
+                    # Hold nothing while idle: a sleeping writer that kept its last batch
+                    # would pin one event per session (and orjson's 4 KiB output buffers).
+                    del batch
                     if writer.paused:
                         async with asyncio.timeout(timeout_s):
                             await writer.drain()
@@ -235,6 +227,28 @@ class WsConnection:
             self._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
+
+
+def _frame_batch(
+    batch: list[Envelope], encode: Callable[[Envelope], bytes], opcode: int, tally: TransportTally
+) -> bytes:
+    """Encode, frame and count a batch in one pass: this loop runs once per event.
+
+    A function of its own so every payload is released on return, before the writer sleeps.
+    """
+    short = short_headers(opcode)
+    sent_events, sent_bytes = tally.events, tally.bytes
+    parts: list[bytes] = []
+    append = parts.append
+    for envelope in batch:
+        payload = encode(envelope)
+        size = len(payload)
+        append(short[size] if size < 126 else header(size, opcode))
+        append(payload)
+        type_ = envelope["type"]
+        sent_events[type_] += 1
+        sent_bytes[type_] += size
+    return b"".join(parts)
 
 
 async def handle_websocket(request: web.Request) -> web.StreamResponse:
