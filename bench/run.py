@@ -251,6 +251,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     parser.add_argument("--only", help="comma-separated scenario keys")
+    parser.add_argument("--stacks", help="comma-separated stack keys (default: all)")
     parser.add_argument("--out", default=str(ROOT / "bench/results"))
     args = parser.parse_args()
     os.sched_setaffinity(0, {CLIENT_CORE})
@@ -259,6 +260,8 @@ def main() -> int:
         chosen = [s for s in chosen if s.key in args.only.split(",")]
     results: dict[str, dict[str, Any]] = {}
     for stack_key, stack in STACKS.items():
+        if args.stacks and stack_key not in args.stacks.split(","):
+            continue
         wanted = [s for s in chosen if stack_key in s.stacks]
         if not wanted:
             continue

@@ -11,14 +11,13 @@ from aiohttp import web
 
 from server.config import Config
 from server.errors import CloseCode
-from server.logs import request_id_middleware
 from server.protocol.envelope import EventType
 from server.providers.registry import build_registry
 from server.sessions.manager import SessionManager
 from server.state import CONFIG, CONNECTIONS, MANAGER, Connections
 from server.transports.http import handle_cancel, handle_completion, handle_health
 from server.transports.metrics import install_metrics
-from server.transports.sse import handle_stream
+from server.transports.sse import handle_stream, sse_keepalive
 from server.transports.websocket import WsConnection, handle_websocket
 
 __all__ = ["RunningServer", "make_app", "start_server"]
@@ -28,12 +27,11 @@ logger = logging.getLogger(__name__)
 
 def make_app(config: Config) -> web.Application:
     """Build the application; providers and the session manager start with it."""
-    app = web.Application(
-        client_max_size=config.limits.max_message_bytes, middlewares=[request_id_middleware]
-    )
+    app = web.Application(client_max_size=config.limits.max_message_bytes)
     app[CONFIG] = config
     app[CONNECTIONS] = Connections()
     app.cleanup_ctx.append(_sessions)
+    app.cleanup_ctx.append(sse_keepalive)
     app.on_shutdown.append(_close_connections)
     app.router.add_get("/ws", handle_websocket)
     app.router.add_post("/api/stream", handle_stream)

@@ -13,7 +13,6 @@ session may still be finishing when its connection goes away.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
@@ -44,6 +43,12 @@ class Sink(Protocol):
 class Outbox:
     """Per-connection queue of envelopes with chunk merging and a hard cap."""
 
+    # One per WebSocket connection and one per SSE stream: slots, not a __dict__.
+    __slots__ = (
+        "_bytes", "_max_bytes", "_merge_bytes", "_newest_chunk", "_on_overflow", "_on_ready",
+        "_queue", "closed", "merged",
+    )  # fmt: skip
+
     def __init__(
         self,
         *,
@@ -52,7 +57,9 @@ class Outbox:
         on_ready: Callable[[], None],
         on_overflow: Callable[[], None],
     ) -> None:
-        self._queue: deque[Envelope] = deque()
+        # A list, swapped out whole on drain(): cheaper than a deque per event, and an empty
+        # one costs 56 bytes where a deque always holds a 64-slot block (SSE has one per stream).
+        self._queue: list[Envelope] = []
         self._bytes = 0
         self._newest_chunk: dict[str, Envelope] = {}
         self._merge_bytes = merge_bytes
@@ -113,8 +120,8 @@ class Outbox:
 
     def drain(self) -> list[Envelope]:
         """Everything queued, oldest first; the queue is empty afterwards."""
-        batch = list(self._queue)
-        self._queue.clear()
+        batch = self._queue
+        self._queue = []
         self._newest_chunk.clear()
         self._bytes = 0
         return batch

@@ -9,13 +9,16 @@ not look like a dead connection); ``data: [DONE]`` ends the stream. A client tha
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
+from collections.abc import AsyncIterator
 
 import orjson
 from aiohttp import web
 
 from server.errors import TokenmuxError
-from server.logs import EVENTS, log_events
+from server.logs import EVENTS, bind_request_id, log_events
 from server.metrics import TransportTally
 from server.protocol.envelope import Envelope
 from server.protocol.sse import DONE, KEEPALIVE
@@ -24,7 +27,7 @@ from server.state import CONFIG, MANAGER
 from server.transports.http import json_error, read_start
 from server.transports.metrics import TALLIES
 
-__all__ = ["SSE_HEADERS", "handle_stream"]
+__all__ = ["SSE_HEADERS", "SSE_STREAMS", "SseStreams", "handle_stream", "sse_keepalive"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +40,45 @@ SSE_HEADERS = {
 
 class _Overflow(Exception):
     pass
+
+
+class _Signal:
+    """A one-waiter asyncio.Event without the Event's deque: one per open stream.
+
+    ``ping`` and ``last_write`` let the app's one keep-alive timer (SseStreams) wake a
+    quiet stream, instead of every stream arming a timer of its own on every wait.
+    """
+
+    __slots__ = ("_is_set", "_waiter", "last_write", "overflowed", "ping")
+
+    def __init__(self) -> None:
+        self._is_set = False
+        self._waiter: asyncio.Future[None] | None = None
+        self.last_write = time.monotonic()
+        self.ping = False
+        self.overflowed = False
+
+    def overflow(self) -> None:
+        """The Outbox's on_overflow: wake the writer, which closes the stream."""
+        self.overflowed = True
+        self.set()
+
+    def set(self) -> None:
+        self._is_set = True
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._is_set = False
+
+    async def wait(self) -> None:
+        if self._is_set:
+            return
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
 
 
 def _sse_batch(batch: list[Envelope], tally: TransportTally) -> bytes:
@@ -55,23 +97,54 @@ def _sse_batch(batch: list[Envelope], tally: TransportTally) -> bytes:
     return b"".join(parts)
 
 
+class SseStreams:
+    """The open streams of an app, and the single timer that keeps quiet ones alive.
+
+    Every ``keepalive_s / 2`` it wakes each stream that wrote nothing for ``keepalive_s``,
+    which then sends a ``: ping`` comment: a quiet stream hears one every 1 to 1.5
+    ``keepalive_s``. One timer for all streams saves a timer per stream per wait.
+    """
+
+    def __init__(self, keepalive_s: float) -> None:
+        self.keepalive_s = keepalive_s
+        self.open: set[_Signal] = set()
+
+    async def run(self) -> None:
+        if self.keepalive_s <= 0:
+            return
+        while True:  # until cancelled at app cleanup
+            await asyncio.sleep(self.keepalive_s / 2)
+            quiet_since = time.monotonic() - self.keepalive_s
+            for signal in self.open:
+                if signal.last_write <= quiet_since:
+                    signal.ping = True
+                    signal.set()
+
+
+SSE_STREAMS = web.AppKey("sse_streams", SseStreams)
+
+
+async def sse_keepalive(app: web.Application) -> AsyncIterator[None]:
+    """Cleanup context: the app's SseStreams and its keep-alive timer."""
+    streams = app[SSE_STREAMS] = SseStreams(app[CONFIG].sse.keepalive_s)
+    timer = asyncio.create_task(streams.run(), name="sse keepalive")
+    yield
+    timer.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await timer
+
+
 async def handle_stream(request: web.Request) -> web.StreamResponse:
     """POST /api/stream."""
+    bind_request_id(request)
     config = request.app[CONFIG]
     scope = request.app[MANAGER].http
-    wake = asyncio.Event()
-    overflowed = False
-
-    def on_overflow() -> None:
-        nonlocal overflowed
-        overflowed = True
-        wake.set()
-
+    wake = _Signal()
     outbox = Outbox(
         merge_bytes=config.limits.outbox_merge_bytes,
         max_bytes=config.limits.outbox_max_bytes,
         on_ready=wake.set,
-        on_overflow=on_overflow,
+        on_overflow=wake.overflow,
     )
     try:
         start = await read_start(request)
@@ -82,25 +155,27 @@ async def handle_stream(request: web.Request) -> web.StreamResponse:
     tally = request.app[TALLIES].sse
     tally_streams = request.app[TALLIES].sse_streams
     tally_streams.add(outbox)
+    streams = request.app[SSE_STREAMS].open
+    streams.add(wake)
     try:
         await response.prepare(request)
         ended = False
         while not ended:
-            try:
-                async with asyncio.timeout(config.sse.keepalive_s):
-                    await wake.wait()
-            except TimeoutError:
-                await response.write(KEEPALIVE)
-                continue
+            await wake.wait()
             wake.clear()
-            if overflowed:
+            if wake.overflowed:
                 raise _Overflow
+            if wake.ping:
+                wake.ping = False
+                await response.write(KEEPALIVE)
             batch = outbox.drain()
-            await response.write(_sse_batch(batch, tally))
-            if EVENTS.isEnabledFor(logging.DEBUG):
-                log_events("sse", batch)
-            ended = bool(batch) and batch[-1]["type"] == "stream_end"
-            del batch  # hold nothing while waiting for the next events
+            if batch:
+                await response.write(_sse_batch(batch, tally))
+                if EVENTS.isEnabledFor(logging.DEBUG):
+                    log_events("sse", batch)
+                ended = batch[-1]["type"] == "stream_end"
+                del batch  # hold nothing while waiting for the next events
+            wake.last_write = time.monotonic()
         await response.write(DONE)
         await response.write_eof()
     except (ConnectionError, _Overflow) as exc:
@@ -109,6 +184,7 @@ async def handle_stream(request: web.Request) -> web.StreamResponse:
         # Runs on normal end (no-op), on a failed write, and when aiohttp cancels the
         # handler because the client disconnected: the session must not outlive its reader.
         outbox.close()
+        streams.discard(wake)
         tally_streams.discard(outbox)
         tally.merged += outbox.merged
         scope.stop(session)

@@ -19,7 +19,7 @@ from aiohttp import WSMsgType, web
 from server import __version__
 from server.config import Config
 from server.errors import CloseCode, ErrorCode, ProtocolError, TokenmuxError, error_payload
-from server.logs import EVENTS, log_events
+from server.logs import EVENTS, bind_request_id, log_events
 from server.metrics import TransportTally
 from server.protocol.codec import CODECS, JSON_SUBPROTOCOL, Codec
 from server.protocol.envelope import (
@@ -253,6 +253,7 @@ def _frame_batch(
 
 async def handle_websocket(request: web.Request) -> web.StreamResponse:
     """GET /ws."""
+    bind_request_id(request)
     config = request.app[CONFIG]
     ws = web.WebSocketResponse(
         protocols=tuple(CODECS),
