@@ -35,7 +35,7 @@ class BatchWriter:
         """True while the kernel buffer is full and the transport asked us to stop."""
         return bool(self._protocol.writing_paused)
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | bytearray) -> None:
         """Hand ``data`` (whole frames) to the transport; never blocks.
 
         Raises ClientConnectionResetError (a ConnectionError) once the socket is closing,

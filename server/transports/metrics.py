@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -79,15 +80,31 @@ class AppMetrics:
             buckets=_CANCEL_BUCKETS, registry=r,
         )  # fmt: skip
         self.process = ProcessCollector(registry=None)
+        # labels() costs a lock and a tuple key per call; every session end needs four.
+        self._children: dict[tuple[str, str | None], tuple[Any, Any, Any, Any]] = {}
+
+    def _for(self, provider: str, reason: str) -> tuple[Any, Any, Any, Any]:
+        return (
+            self.sessions_ended.labels(provider, reason),
+            self.ttft.labels(provider),
+            self.duration.labels(provider),
+            self.output_tokens.labels(provider),
+        )
 
     def session_ended(self, session: Session) -> None:
         """The ``on_session_end`` listener: one session's numbers into the registry."""
         provider, tally, end = session.provider.name, session.tally, session.stream
-        self.sessions_ended.labels(provider, session.end_reason or "unknown").inc()
+        children = self._children.get((provider, session.end_reason))
+        if children is None:
+            children = self._children[(provider, session.end_reason)] = self._for(
+                provider, session.end_reason or "unknown"
+            )
+        ended, ttft, duration, output_tokens = children
+        ended.inc()
         if tally.ttft_s is not None:
-            self.ttft.labels(provider).observe(tally.ttft_s)
-        self.duration.labels(provider).observe(tally.duration_s)
-        self.output_tokens.labels(provider).inc(end.usage()["output_tokens"])
+            ttft.observe(tally.ttft_s)
+        duration.observe(tally.duration_s)
+        output_tokens.inc(end.usage()["output_tokens"])
         errors = list(tally.provider_errors)
         if tally.error_code and tally.error_code.startswith("provider_"):
             errors.append((provider, tally.error_code))  # the failure that ended it
