@@ -13,6 +13,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -49,7 +50,7 @@ class _Signal:
     quiet stream, instead of every stream arming a timer of its own on every wait.
     """
 
-    __slots__ = ("_is_set", "_waiter", "last_write", "overflowed", "ping")
+    __slots__ = ("_is_set", "_waiter", "direct", "last_write", "overflowed", "ping")
 
     def __init__(self) -> None:
         self._is_set = False
@@ -57,6 +58,14 @@ class _Signal:
         self.last_write = time.monotonic()
         self.ping = False
         self.overflowed = False
+        self.direct: _Direct | None = None
+
+    def ready(self) -> None:
+        """The Outbox's on_ready: events are queued (called once per batch)."""
+        if self.direct is None:
+            self.set()  # not streaming yet: the handler writes after prepare()
+        else:
+            self.direct.schedule()
 
     def overflow(self) -> None:
         """The Outbox's on_overflow: wake the writer, which closes the stream."""
@@ -97,6 +106,74 @@ def _sse_batch(batch: list[Envelope], tally: TransportTally) -> bytearray:
         sent_events[event["type"]] += 1
         sent_bytes[event["type"]] += len(payload)
     return buffer
+
+
+class _Direct:
+    """Once the response is prepared, queued events go to the socket from a loop callback.
+
+    No task switch per batch: the session queues, a ``call_soon`` callback (scheduled once
+    per batch) encodes and writes. Whatever needs waiting (a paused transport, the end of
+    the stream, an overflow, a keep-alive) wakes the handler task instead. The bytes are
+    exactly what ``response.write()`` would send (chunked framing included), so aiohttp's
+    own later writes (``: ping``, ``[DONE]``, the last chunk) interleave correctly.
+    """
+
+    __slots__ = ("_loop", "chunked", "ended", "outbox", "protocol", "scheduled", "signal",
+                 "tally", "transport")  # fmt: skip
+
+    def __init__(
+        self,
+        request: web.Request,
+        response: web.StreamResponse,
+        outbox: Outbox,
+        signal: _Signal,
+        tally: TransportTally,
+    ) -> None:
+        transport = request.transport
+        if not isinstance(transport, asyncio.Transport):
+            raise ConnectionResetError("the client went away")
+        self._loop = asyncio.get_running_loop()
+        self.transport = transport
+        self.protocol: Any = request.protocol
+        # aiohttp chooses chunked framing itself in prepare() (for HTTP/1.1 clients) and
+        # says so in the header it sent; response.chunked only reflects an explicit choice.
+        self.chunked = response.headers.get("Transfer-Encoding", "").lower() == "chunked"
+        self.outbox = outbox
+        self.signal = signal
+        self.tally = tally
+        self.scheduled = False
+        self.ended = False
+
+    def schedule(self) -> None:
+        if not self.scheduled:
+            self.scheduled = True
+            self._loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        self.scheduled = False
+        signal = self.signal
+        if signal.overflowed or self.protocol.writing_paused or self.transport.is_closing():
+            signal.set()  # the handler raises, drains, or notices the closed socket
+            return
+        batch = self.outbox.drain()
+        if not batch:
+            return
+        data = _sse_batch(batch, self.tally)
+        if self.chunked:  # RFC 9112 chunk: hex size, CRLF, data, CRLF
+            data[:0] = b"%x\r\n" % len(data)
+            data += b"\r\n"
+        self.transport.write(data)
+        signal.last_write = time.monotonic()
+        if EVENTS.isEnabledFor(logging.DEBUG):
+            log_events("sse", batch)
+        if batch[-1]["type"] == "stream_end":
+            self.ended = True
+            signal.set()
+
+    async def drain(self) -> None:
+        """Wait while the transport is paused (aiohttp's own flow control)."""
+        if self.protocol.writing_paused:
+            await self.protocol._drain_helper()
 
 
 class SseStreams:
@@ -145,7 +222,7 @@ async def handle_stream(request: web.Request) -> web.StreamResponse:
     outbox = Outbox(
         merge_bytes=config.limits.outbox_merge_bytes,
         max_bytes=config.limits.outbox_max_bytes,
-        on_ready=wake.set,
+        on_ready=wake.ready,
         on_overflow=wake.overflow,
     )
     try:
@@ -161,23 +238,21 @@ async def handle_stream(request: web.Request) -> web.StreamResponse:
     streams.add(wake)
     try:
         await response.prepare(request)
-        ended = False
-        while not ended:
+        direct = wake.direct = _Direct(request, response, outbox, wake, tally)
+        direct.flush()  # what was queued before the headers went out
+        while not direct.ended:
             await wake.wait()
             wake.clear()
             if wake.overflowed:
                 raise _Overflow
+            if direct.transport.is_closing():
+                raise ConnectionResetError("the client went away")
             if wake.ping:
                 wake.ping = False
                 await response.write(KEEPALIVE)
-            batch = outbox.drain()
-            if batch:
-                await response.write(_sse_batch(batch, tally))
-                if EVENTS.isEnabledFor(logging.DEBUG):
-                    log_events("sse", batch)
-                ended = batch[-1]["type"] == "stream_end"
-                del batch  # hold nothing while waiting for the next events
-            wake.last_write = time.monotonic()
+                wake.last_write = time.monotonic()
+            await direct.drain()
+            direct.flush()
         await response.write(DONE)
         await response.write_eof()
     except (ConnectionError, _Overflow) as exc:
@@ -186,6 +261,7 @@ async def handle_stream(request: web.Request) -> web.StreamResponse:
         # Runs on normal end (no-op), on a failed write, and when aiohttp cancels the
         # handler because the client disconnected: the session must not outlive its reader.
         outbox.close()
+        wake.direct = None
         streams.discard(wake)
         tally_streams.discard(outbox)
         tally.merged += outbox.merged
