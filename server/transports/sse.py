@@ -130,10 +130,11 @@ class _Direct:
         tally: TransportTally,
     ) -> None:
         transport = request.transport
-        if not isinstance(transport, asyncio.Transport):
+        if transport is None:
             raise ConnectionResetError("the client went away")
         self._loop = asyncio.get_running_loop()
-        self.transport = transport
+        # Typed loosely on purpose: uvloop's transports are not asyncio.Transport subclasses.
+        self.transport: Any = transport
         self.protocol: Any = request.protocol
         # aiohttp chooses chunked framing itself in prepare() (for HTTP/1.1 clients) and
         # says so in the header it sent; response.chunked only reflects an explicit choice.

@@ -218,8 +218,10 @@ class WsConnection:
 
     def _abort(self) -> None:
         # close() waits for the peer; a peer that never reads would hold the socket open.
-        if isinstance(self._transport, asyncio.Transport):
-            self._transport.abort()
+        # Not isinstance(asyncio.Transport): uvloop's transports do not subclass it.
+        abort = getattr(self._transport, "abort", None)
+        if abort is not None:
+            abort()
 
     async def _stop_writer(self) -> None:
         self.outbox.close()
