@@ -21,16 +21,19 @@ _FIN = 0x80
 _LEN16 = struct.Struct("!BBH").pack
 _LEN64 = struct.Struct("!BBQ").pack
 
-# Most events are under 126 bytes of header-length class: their headers are precomputed.
+# Headers for every payload length below _PRECOMPUTED are built once (2 bytes under 126,
+# 4 bytes above): nearly every event is in that range, so the writer only indexes a list.
+_PRECOMPUTED = 2048
 _SHORT = {
-    opcode: [bytes((_FIN | opcode, length)) for length in range(126)]
+    opcode: [bytes((_FIN | opcode, n)) for n in range(126)]
+    + [_LEN16(_FIN | opcode, 126, n) for n in range(126, _PRECOMPUTED)]
     for opcode in (OP_TEXT, OP_BINARY)
 }
 
 
 def header(length: int, opcode: int = OP_TEXT) -> bytes:
     """The header of an unmasked, unfragmented frame with a ``length``-byte payload."""
-    if length < 126:
+    if length < _PRECOMPUTED:
         return _SHORT[opcode][length]
     if length < 65536:
         return _LEN16(_FIN | opcode, 126, length)
@@ -38,7 +41,7 @@ def header(length: int, opcode: int = OP_TEXT) -> bytes:
 
 
 def short_headers(opcode: int) -> list[bytes]:
-    """Headers for payloads under 126 bytes, indexed by length (the writer's fast path)."""
+    """Headers indexed by payload length, for lengths below ``len()`` of the list."""
     return _SHORT[opcode]
 
 
@@ -49,17 +52,7 @@ def frame(payload: bytes, opcode: int = OP_TEXT) -> bytes:
 
 def frames(payloads: Sequence[bytes], opcode: int = OP_TEXT) -> bytes:
     """Every payload as its own frame, concatenated in order into one buffer."""
-    short = _SHORT[opcode]
-    first = _FIN | opcode
     parts: list[bytes] = []
-    append = parts.append
     for payload in payloads:
-        length = len(payload)
-        if length < 126:
-            append(short[length])
-        elif length < 65536:
-            append(_LEN16(first, 126, length))
-        else:
-            append(_LEN64(first, 127, length))
-        append(payload)
+        parts += (header(len(payload), opcode), payload)
     return b"".join(parts)

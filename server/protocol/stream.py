@@ -49,9 +49,17 @@ class SessionStream:
 
     # One per live session: slots instead of a __dict__ save ~0.5 KiB each.
     __slots__ = (
-        "_chunks", "_clock", "_length", "_parts", "_prompt_chars", "_seq", "_started_at",
-        "_state", "_usage", "session_id",
-    )  # fmt: skip
+        "_chunks",
+        "_clock",
+        "_length",
+        "_parts",
+        "_prompt_chars",
+        "_seq",
+        "_started_at",
+        "_state",
+        "_usage",
+        "session_id",
+    )
 
     def __init__(
         self, session_id: str, *, prompt_chars: int = 0, clock: Callable[[], float] = time.time

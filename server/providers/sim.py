@@ -118,7 +118,8 @@ class SimProvider:
         self.stats.started += 1
         outcome = "cancelled"
         try:
-            await asyncio.sleep(ttft_s)
+            if ttft_s:  # no extra turn of the loop before the first token when there is no delay
+                await asyncio.sleep(ttft_s)
             began = time.monotonic()
             # One comparison per token instead of two against possibly-None knobs.
             faults = [at for at in (fail_at, hang_at) if isinstance(at, int)]

@@ -45,9 +45,16 @@ class Outbox:
 
     # One per WebSocket connection and one per SSE stream: slots, not a __dict__.
     __slots__ = (
-        "_bytes", "_max_bytes", "_merge_bytes", "_newest_chunk", "_on_overflow", "_on_ready",
-        "_queue", "closed", "merged",
-    )  # fmt: skip
+        "_bytes",
+        "_max_bytes",
+        "_merge_bytes",
+        "_newest_chunk",
+        "_on_overflow",
+        "_on_ready",
+        "_queue",
+        "closed",
+        "merged",
+    )
 
     def __init__(
         self,

@@ -48,37 +48,52 @@ class AppMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.sessions_ended = Counter(
-            "tokenmux_sessions_ended", "Sessions ended, by reason.", ["provider", "reason"],
+            "tokenmux_sessions_ended",
+            "Sessions ended, by reason.",
+            ["provider", "reason"],
             registry=r,
-        )  # fmt: skip
+        )
         self.ttft = Histogram(
-            "tokenmux_time_to_first_token_seconds", "Session start to first chunk queued.",
-            ["provider"], buckets=_LATENCY_BUCKETS, registry=r,
-        )  # fmt: skip
+            "tokenmux_time_to_first_token_seconds",
+            "Session start to first chunk queued.",
+            ["provider"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
         self.duration = Histogram(
-            "tokenmux_session_duration_seconds", "Session start to stream_end.",
-            ["provider"], buckets=_DURATION_BUCKETS, registry=r,
-        )  # fmt: skip
+            "tokenmux_session_duration_seconds",
+            "Session start to stream_end.",
+            ["provider"],
+            buckets=_DURATION_BUCKETS,
+            registry=r,
+        )
         self.output_tokens = Counter(
-            "tokenmux_output_tokens", "Output tokens (provider count, else estimated).",
-            ["provider"], registry=r,
-        )  # fmt: skip
+            "tokenmux_output_tokens",
+            "Output tokens (provider count, else estimated).",
+            ["provider"],
+            registry=r,
+        )
         self.provider_errors = Counter(
-            "tokenmux_provider_errors", "Failed provider attempts, by error code.",
-            ["provider", "code"], registry=r,
-        )  # fmt: skip
+            "tokenmux_provider_errors",
+            "Failed provider attempts, by error code.",
+            ["provider", "code"],
+            registry=r,
+        )
         self.retries = Counter(
             "tokenmux_provider_retries", "Provider attempts retried.", ["provider"], registry=r
         )
         self.fallbacks = Counter(
-            "tokenmux_provider_fallbacks", "Requests handed to a fallback provider.",
-            ["from_provider", "to_provider"], registry=r,
-        )  # fmt: skip
+            "tokenmux_provider_fallbacks",
+            "Requests handed to a fallback provider.",
+            ["from_provider", "to_provider"],
+            registry=r,
+        )
         self.cancel_latency = Histogram(
             "tokenmux_cancel_latency_seconds",
             "Cancel requested to the session's stream_end queued.",
-            buckets=_CANCEL_BUCKETS, registry=r,
-        )  # fmt: skip
+            buckets=_CANCEL_BUCKETS,
+            registry=r,
+        )
         self.process = ProcessCollector(registry=None)
         # labels() costs a lock and a tuple key per call; every session end needs four.
         self._children: dict[tuple[str, str | None], tuple[Any, Any, Any, Any]] = {}

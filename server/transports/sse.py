@@ -118,8 +118,17 @@ class _Direct:
     own later writes (``: ping``, ``[DONE]``, the last chunk) interleave correctly.
     """
 
-    __slots__ = ("_loop", "chunked", "ended", "outbox", "protocol", "scheduled", "signal",
-                 "tally", "transport")  # fmt: skip
+    __slots__ = (
+        "_loop",
+        "chunked",
+        "ended",
+        "outbox",
+        "protocol",
+        "scheduled",
+        "signal",
+        "tally",
+        "transport",
+    )
 
     def __init__(
         self,

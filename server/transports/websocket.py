@@ -241,12 +241,13 @@ def _frame_batch(
     to the next call; kept alive for a join, every call maps new memory (8x slower).
     """
     short = short_headers(opcode)
+    limit = len(short)
     sent_events, sent_bytes = tally.events, tally.bytes
     buffer = bytearray()
     for envelope in batch:
         payload = encode(envelope)
         size = len(payload)
-        buffer += short[size] if size < 126 else header(size, opcode)
+        buffer += short[size] if size < limit else header(size, opcode)
         buffer += payload
         type_ = envelope["type"]
         sent_events[type_] += 1

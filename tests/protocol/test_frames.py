@@ -13,7 +13,7 @@ def test_short_text_frame() -> None:
     assert frame(b"Hello") == b"\x81\x05Hello"
 
 
-@pytest.mark.parametrize("length", [0, 1, 125, 126, 127, 65535, 65536, 70000])
+@pytest.mark.parametrize("length", [0, 1, 125, 126, 127, 2047, 2048, 65535, 65536, 70000])
 @pytest.mark.parametrize(
     ("opcode", "ws_opcode"), [(OP_TEXT, Opcode.TEXT), (OP_BINARY, Opcode.BINARY)]
 )
