@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PYTHONASYNCIODEBUG := 1
 
-.PHONY: run test test-python test-js test-browser lint typecheck format clean
+.PHONY: run test test-python test-js test-browser lint typecheck format clean nginx bench
 
 # The JavaScript client (client_js/) and the browser tests, which drive Debian's Chromium.
 JS := client_js
@@ -23,10 +23,19 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
+# tests/deploy runs deploy/nginx.conf for real; Debian's nginx is enough (needs root once).
+nginx:
+	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx; }
+
 run: $(VENV)/.installed
 	PYTHONASYNCIODEBUG= $(PY) -m server serve
 
-test: lint typecheck test-python test-js test-browser
+test: nginx lint typecheck test-python test-js test-browser
+
+# The full benchmark (minutes; not part of `make test`): writes bench/results/latest.*
+bench: $(VENV)/.installed-dev
+	PYTHONASYNCIODEBUG= $(PY) bench/run.py
 
 test-python: $(VENV)/.installed-dev
 	$(PY) -m pytest
@@ -51,15 +60,15 @@ test-browser: $(VENV)/.installed $(NODE_MODULES) $(CHROMIUM)
 	cd $(JS) && CHROMIUM_PATH=$(CHROMIUM) node --test --test-concurrency=1 test/browser/*.test.js
 
 lint: $(VENV)/.installed-dev
-	$(VENV)/bin/ruff check server tests fuzz scripts
-	$(VENV)/bin/ruff format --check server tests fuzz scripts
+	$(VENV)/bin/ruff check server tests fuzz scripts bench
+	$(VENV)/bin/ruff format --check server tests fuzz scripts bench
 
 typecheck: $(VENV)/.installed-dev
 	$(VENV)/bin/mypy
 
 format: $(VENV)/.installed-dev
-	$(VENV)/bin/ruff format server tests
-	$(VENV)/bin/ruff check --fix server tests
+	$(VENV)/bin/ruff format server tests bench
+	$(VENV)/bin/ruff check --fix server tests bench
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis $(JS)/node_modules test-artifacts

@@ -19,9 +19,10 @@ from server.providers.registry import build_registry
 from server.sessions.manager import SessionManager
 from server.state import CLIENTS, CONFIG, CONNECTIONS, MANAGER, Connections
 from server.transports.http import handle_cancel, handle_completion, handle_health
+from server.transports.metrics import install_metrics
 from server.transports.middleware import ClientLimits, add_cors_headers, api_middleware
 from server.transports.pages import add_page_routes
-from server.transports.sse import handle_events, handle_stream
+from server.transports.sse import handle_events, handle_stream, sse_keepalive
 from server.transports.websocket import WsConnection, handle_websocket
 
 __all__ = ["RunningServer", "make_app", "start_server", "stop_gracefully"]
@@ -43,6 +44,7 @@ def make_app(config: Config) -> web.Application:
     )
     app.on_response_prepare.append(add_cors_headers)
     app.cleanup_ctx.append(_sessions)
+    app.cleanup_ctx.append(sse_keepalive)
     app.on_shutdown.append(stop_gracefully)  # for runners other than start_server()
     app.router.add_get("/ws", handle_websocket)
     app.router.add_post("/api/stream", handle_stream)
@@ -51,6 +53,7 @@ def make_app(config: Config) -> web.Application:
     app.router.add_get("/api/sessions/{session_id}/events", handle_events)
     app.router.add_get("/healthz", handle_health)
     add_page_routes(app)
+    install_metrics(app)  # after _sessions: its listener needs the manager
     return app
 
 

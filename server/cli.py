@@ -1,4 +1,4 @@
-"""Command line: ``tokenmux serve [--config PATH] [--host H] [--port P]``."""
+"""Command line: ``tokenmux serve [--config PATH] [--host H] [--port P]`` and ``tokenmux bench``."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from server.app import start_server
+from server.bench.main import add_bench_parser, run_bench
 from server.config import Config, load_config
 from server.errors import ConfigError
+from server.logs import configure_logging
 
 __all__ = ["main"]
 
@@ -34,11 +36,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", help="listen address (overrides server.host)")
     serve.add_argument("--port", type=int, help="listen port (overrides server.port; 0 picks one)")
+    serve.add_argument(
+        "--loop",
+        choices=("auto", "asyncio", "uvloop"),
+        default="auto",
+        help="event loop (auto: uvloop when installed)",
+    )
+    serve.add_argument("--log-events", action="store_true", help="log every event written")
+    add_bench_parser(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "bench":
+        return run_bench(args)
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -46,12 +58,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     config = dataclasses.replace(config, server=dataclasses.replace(config.server, **overrides))
-    logging.basicConfig(
-        level=config.server.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    asyncio.run(serve(config))
+    configure_logging(config.server.log_level, events=args.log_events)
+    loop_factory = _loop_factory(args.loop)
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(serve(config))
     return 0
+
+
+def _loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop when asked, or when installed and not refused; None is asyncio's default."""
+    if choice == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        if choice == "uvloop":
+            raise SystemExit("tokenmux: --loop uvloop needs the uvloop extra installed") from None
+        return None
+    return uvloop.new_event_loop
 
 
 async def serve(config: Config) -> None:
@@ -62,7 +86,10 @@ async def serve(config: Config) -> None:
         loop.add_signal_handler(signum, stop.set)
     running = await start_server(config)
     logger.info(
-        "tokenmux listening on %s (providers: %s)", running.url, ", ".join(config.providers.entries)
+        "tokenmux listening on %s (providers: %s, loop: %s)",
+        running.url,
+        ", ".join(config.providers.entries),
+        type(loop).__module__.split(".")[0],
     )
     try:
         await stop.wait()

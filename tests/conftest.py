@@ -11,7 +11,7 @@ import os
 
 os.environ.setdefault("PYTHONASYNCIODEBUG", "1")
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -21,6 +21,7 @@ from server.app import RunningServer, start_server
 from server.config import Config, config_from_mapping
 
 ConfigFactory = Callable[..., Config]
+Starter = Callable[[Config], Awaitable[RunningServer]]
 
 
 def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -36,6 +37,8 @@ def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 
 TEST_CONFIG: dict[str, Any] = {
     "server": {"host": "127.0.0.1", "port": 0, "shutdown_timeout_s": 5, "drain_s": 0},
+    # One test client starts sessions far faster than a person; the limit tests set their own.
+    "rate_limits": {"starts_per_s": 10_000, "start_burst": 10_000},
     "providers": {
         "default": "sim",
         "sim": {"type": "sim", "model": "sim-1", "params": {"tokens_per_second": 0}},

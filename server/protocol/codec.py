@@ -37,6 +37,10 @@ class Codec(Protocol):
 
     def encode(self, envelope: Envelope) -> str | bytes: ...
 
+    def encode_bytes(self, envelope: Envelope) -> bytes:
+        """The frame payload as bytes (UTF-8 for JSON): what the batch writer frames."""
+        ...
+
     def decode(self, payload: str | bytes) -> Any: ...
 
 
@@ -47,6 +51,9 @@ class JsonCodec:
 
     def encode(self, envelope: Envelope) -> str:
         return orjson.dumps(envelope).decode()
+
+    # orjson already produces UTF-8: the writer frames these bytes as text without a decode.
+    encode_bytes = staticmethod(orjson.dumps)
 
     def decode(self, payload: str | bytes) -> Any:
         if not isinstance(payload, str):
@@ -64,8 +71,15 @@ class MsgpackCodec:
     subprotocol = MSGPACK_SUBPROTOCOL
     binary = True
 
+    def __init__(self) -> None:
+        # One reusable Packer: packb() builds a new one per call, a cost paid per event.
+        self._pack = msgpack.Packer(use_bin_type=True).pack
+
     def encode(self, envelope: Envelope) -> bytes:
-        return msgpack.packb(envelope, use_bin_type=True)
+        return self._pack(envelope)
+
+    def encode_bytes(self, envelope: Envelope) -> bytes:
+        return self._pack(envelope)
 
     def decode(self, payload: str | bytes) -> Any:
         if not isinstance(payload, bytes):

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-__all__ = ["DONE", "KEEPALIVE", "sse_data", "sse_event_with_id"]
+__all__ = ["DATA", "DONE", "END", "KEEPALIVE", "sse_data", "sse_event_with_id"]
 
-DONE = b"data: [DONE]\n\n"
-KEEPALIVE = b": ping\n\n"
+DATA = b"data: "  # the one field of a block (no `event:`/`id:` on POST /api/stream)
+END = b"\n\n"  # a block ends with a blank line; `\n` only, never `\r`
+DONE = DATA + b"[DONE]" + END
+KEEPALIVE = b": ping" + END
 
 
 def sse_data(payload: bytes) -> bytes:
     """One ``data:`` line and a blank line. ``payload`` is compact JSON: it has no newline."""
-    return b"data: " + payload + b"\n\n"
+    return DATA + payload + END
 
 
 def sse_event_with_id(event_id: int, payload: bytes) -> bytes:

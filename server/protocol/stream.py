@@ -35,6 +35,10 @@ class _State(Enum):
     ENDED = "ended"
 
 
+_OPEN = _State.OPEN
+_CONTENT_CHUNK: str = EventType.CONTENT_CHUNK.value
+
+
 def estimate_tokens(chars: int) -> int:
     """Rough token count for text a provider never counted (about 4 characters a token)."""
     return (chars + 3) // 4
@@ -42,6 +46,20 @@ def estimate_tokens(chars: int) -> int:
 
 class SessionStream:
     """Builds one session's envelopes in order. Not thread-safe; one owner."""
+
+    # One per live session: slots instead of a __dict__ save ~0.5 KiB each.
+    __slots__ = (
+        "_chunks",
+        "_clock",
+        "_length",
+        "_parts",
+        "_prompt_chars",
+        "_seq",
+        "_started_at",
+        "_state",
+        "_usage",
+        "session_id",
+    )
 
     def __init__(
         self, session_id: str, *, prompt_chars: int = 0, clock: Callable[[], float] = time.time
@@ -111,13 +129,23 @@ class SessionStream:
 
     def chunk(self, text: str) -> Envelope:
         """A ``content_chunk`` carrying ``text`` (callers skip empty text)."""
-        self._expect(_State.OPEN, "chunk")
+        # The per-token path: _expect() and _event() inlined, the type a plain str constant
+        # (enum attribute and .value lookups cost more than the rest of this method).
+        if self._state is not _OPEN:
+            self._expect(_OPEN, "chunk")
         self._parts.append(text)
-        self._length += len(text)
+        length = self._length = self._length + len(text)
         index = self._chunks
-        self._chunks += 1
-        data = {"content": text, "index": index, "accumulated_length": self._length}
-        return self._event(EventType.CONTENT_CHUNK, data)
+        self._chunks = index + 1
+        seq = self._seq
+        self._seq = seq + 1
+        return {
+            "type": _CONTENT_CHUNK,
+            "session": self.session_id,
+            "seq": seq,
+            "timestamp": int(self._clock() * 1000),
+            "data": {"content": text, "index": index, "accumulated_length": length},
+        }
 
     def extend_chunk(self, pending: Envelope, text: str) -> None:
         """Append ``text`` to this session's newest chunk, which has not been sent yet.

@@ -11,6 +11,8 @@ PRNG seeded from the request, so the same request always yields the same text. P
     fail_code           provider_error (default), provider_timeout, provider_rate_limited,
                         provider_auth
     hang_at             stop producing after this many tokens until cancelled
+    burst               unpaced only: tokens produced per turn of the event loop after the
+                        first (default 16), like an upstream whose reads carry several events
 
 Cancellation is honoured at once: every wait is an awaitable the task can be cancelled in.
 """
@@ -19,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import random
 import re
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -37,9 +38,10 @@ from server.errors import (
 )
 from server.providers.base import Finish, ProviderEvent, ProviderRequest, TextDelta, Usage
 
-__all__ = ["SimProvider", "SimStats", "sim_tokens"]
+__all__ = ["SimProvider", "SimStats", "iter_sim_tokens", "sim_tokens"]
 
 DEFAULT_MAX_TOKENS = 64
+DEFAULT_BURST = 16
 _PROSE = (
     "the stream of tokens flows through one socket while many sessions share it and each "
     "chunk keeps its order so the client can render text as soon as it arrives without "
@@ -70,16 +72,25 @@ class SimStats:
         return self.started - self.completed - self.cancelled - self.failed
 
 
-def sim_tokens(request: ProviderRequest, max_tokens: int) -> Iterator[str]:
-    """The reply as tokens, lazily: the echo of the last user turn, then seeded filler."""
+def sim_tokens(request: ProviderRequest, max_tokens: int) -> list[str]:
+    """The full reply as tokens: the echo of the last user turn, then seeded filler."""
+    return list(iter_sim_tokens(request, max_tokens))
+
+
+def iter_sim_tokens(request: ProviderRequest, max_tokens: int) -> Iterator[str]:
+    """``sim_tokens`` one at a time: the first token costs no more than one token, so a
+    burst of new sessions gets first tokens out before anyone's whole reply is drawn."""
     last_user = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
-    seed_text = "\x00".join(m.content for m in request.messages) + f"\x00{request.model}"
-    seed = int.from_bytes(hashlib.sha256(seed_text.encode()).digest()[:8], "big")
-    rng = random.Random(seed)
     yield from _TOKEN.findall(last_user)
-    capital = True
+    seed_text = "\x00".join(m.content for m in request.messages) + f"\x00{request.model}"
+    state = int.from_bytes(hashlib.sha256(seed_text.encode()).digest()[:8], "big")
+    del seed_text, last_user  # a suspended generator keeps its locals: keep only ints
+    # A 64-bit LCG (Knuth's MMIX constants) instead of random.Random: the same text for the
+    # same request, without 2.5 KiB of Mersenne Twister state held by every live session.
+    words, capital = len(_WORDS), True
     for n in range(max_tokens):
-        word = rng.choice(_WORDS)
+        state = (state * 6364136223846793005 + 1442695040888963407) & 0xFFFFFFFFFFFFFFFF
+        word = _WORDS[(state >> 33) % words]
         if capital:
             word = word.capitalize()
         capital = n % 12 == 11
@@ -97,29 +108,40 @@ class SimProvider:
 
     async def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderEvent]:
         params = {**self._defaults, **request.params}
-        tokens = sim_tokens(request, int(params.get("max_tokens", DEFAULT_MAX_TOKENS)))
+        tokens = iter_sim_tokens(request, int(params.get("max_tokens", DEFAULT_MAX_TOKENS)))
         fail_at, hang_at = params.get("fail_at"), params.get("hang_at")
         fault = _fault(params.get("fail_code", "provider_error"))
         rate = float(params.get("tokens_per_second", 0))
+        ttft_s = float(params.get("ttft_ms", 0)) / 1000
+        burst = max(int(params.get("burst", DEFAULT_BURST)), 1)
+        del params  # this frame lives as long as the session: keep only what it reads
         self.stats.started += 1
         outcome = "cancelled"
         try:
-            await asyncio.sleep(float(params.get("ttft_ms", 0)) / 1000)
+            if ttft_s:  # no extra turn of the loop before the first token when there is no delay
+                await asyncio.sleep(ttft_s)
             began = time.monotonic()
-            sent = 0
+            # One comparison per token instead of two against possibly-None knobs.
+            faults = [at for at in (fail_at, hang_at) if isinstance(at, int)]
+            next_fault = min(faults, default=-1)
+            i = -1  # after the loop, i + 1 is how many tokens were sent
             for i, token in enumerate(tokens):
-                if i == fail_at:
-                    outcome = "failed"
-                    raise fault(f"simulated failure after {i} tokens")
-                if i == hang_at:
-                    await asyncio.Event().wait()  # until cancelled
+                if i == next_fault:
+                    if i == fail_at:
+                        outcome = "failed"
+                        raise fault(f"simulated failure after {i} tokens")
+                    await asyncio.Event().wait()  # hang_at: until cancelled
                 yield TextDelta(token)
-                sent += 1
-                # Pace against the start time so sleeps do not accumulate drift; with no
-                # rate, still yield to the loop so other sessions and cancels get their turn.
-                delay = began + (i + 1) / rate - time.monotonic() if rate else 0.0
-                await asyncio.sleep(max(delay, 0.0))
-            yield Usage(_count_words(request), sent)
+                if rate:
+                    # Pace against the start time so sleeps do not accumulate drift.
+                    await asyncio.sleep(max(began + (i + 1) / rate - time.monotonic(), 0.0))
+                elif i % burst == burst - 1 or i == 0:
+                    # Unpaced: still yield to the loop so other sessions and cancels get
+                    # their turn, once per burst (sleep(0) is a bare yield, no timer). The
+                    # first token goes alone, as a real upstream's does: a crowd of new
+                    # sessions all get their first token out before anyone's first burst.
+                    await asyncio.sleep(0)
+            yield Usage(_count_words(request), i + 1)
             outcome = "completed"
             yield Finish("stop", str(request.model or self.default_model))
         finally:

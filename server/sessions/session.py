@@ -16,6 +16,7 @@ from contextlib import aclosing
 from typing import TYPE_CHECKING
 
 from server.errors import ProviderError, ProviderTimeout, error_payload
+from server.metrics import SessionTally
 from server.protocol.envelope import Envelope, Start
 from server.protocol.stream import EndReason, SessionStream
 from server.providers.base import (
@@ -69,6 +70,7 @@ class Session:
         self._max_duration_s = max_duration_s
         self._cancel_reason: EndReason = "cancelled"
         self._began = 0.0
+        self.tally = SessionTally()  # ttft, errors, retries, cancel time: read at session end
 
     @property
     def live(self) -> bool:
@@ -80,6 +82,8 @@ class Session:
         """Cancel the task; it ends the stream with ``stream_end{reason}``."""
         if self.task is not None and not self.task.done():
             self._cancel_reason = reason
+            if self.tally.cancel_requested_at is None:
+                self.tally.cancel_requested_at = time.monotonic()
             self.task.cancel()
 
     def retarget(self, sink: Sink) -> None:
@@ -123,7 +127,9 @@ class Session:
                     self._finish([stream.end("timeout")])
                     return
                 exc = ProviderTimeout("the provider timed out")
-            self._finish(stream.fail(error_payload(exc)))
+            payload = error_payload(exc)
+            self.tally.error_code = payload["code"]
+            self._finish(stream.fail(payload))
             return
         self._emit(stream.metadata(metadata))
         self._finish(stream.complete())
@@ -138,7 +144,8 @@ class Session:
                 match event:
                     case TextDelta(text) if text:
                         if ttft_ms is None:
-                            ttft_ms = round((time.monotonic() - began) * 1000)
+                            self.tally.ttft_s = time.monotonic() - began
+                            ttft_ms = round(self.tally.ttft_s * 1000)
                         self.sink.send_text(self.stream, text)
                         if delay:
                             await asyncio.sleep(delay)
@@ -172,12 +179,22 @@ class Session:
             self._emit(envelope)
         end = envelopes[-1]["data"]
         self.end_reason = end["reason"]
+        tally = self.tally
+        tally.duration_s = end["duration_ms"] / 1000
+        # One line per session, key=value so log tools can parse it; ids also come from
+        # the logging context (request id, session id) on every line.
         logger.info(
-            "session %s ended reason=%s provider=%s chunks=%d duration_ms=%d",
+            "session_end session=%s provider=%s model=%s reason=%s error=%s ttft_ms=%s "
+            "chunks=%d output_tokens=%d tokens_estimated=%s duration_ms=%d",
             self.id,
-            end["reason"],
             self.provider.name,
+            self.model,
+            end["reason"],
+            tally.error_code or "-",
+            "-" if tally.ttft_s is None else round(tally.ttft_s * 1000),
             end["chunks"],
+            end["usage"]["output_tokens"],
+            str(end["usage"]["estimated"]).lower(),
             end["duration_ms"],
         )
 

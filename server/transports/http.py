@@ -10,6 +10,7 @@ from aiohttp import web
 
 from server import __version__
 from server.errors import ErrorCode, ProtocolError, TokenmuxError, error_payload, http_status
+from server.logs import bind_request_id
 from server.protocol.envelope import Start
 from server.protocol.validate import InputLimits, parse_http_request
 from server.sessions.outbox import CollectingSink
@@ -59,6 +60,7 @@ async def read_start(request: web.Request) -> Start:
 
 async def handle_completion(request: web.Request) -> web.Response:
     """POST /api/completion: the same request as /api/stream, answered in one piece."""
+    bind_request_id(request)
     try:
         start = await read_start(request)
         scope = request.app[MANAGER].http

@@ -13,24 +13,35 @@ after a reconnect, with ``id: <seq>`` lines, honouring ``Last-Event-ID``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import AsyncIterator
+from typing import Any
 
 import orjson
 from aiohttp import web
 
-from server.config import Config
 from server.errors import ErrorCode, ProtocolError, TokenmuxError
+from server.logs import EVENTS, bind_request_id, log_events
+from server.metrics import TransportTally
 from server.protocol.envelope import Envelope, Resume
-from server.protocol.sse import DONE, KEEPALIVE, sse_data, sse_event_with_id
+from server.protocol.sse import DATA, DONE, END, KEEPALIVE
 from server.protocol.validate import validate_session_id
-from server.sessions.manager import SessionScope
 from server.sessions.outbox import Outbox
 from server.sessions.session import Session
 from server.state import CONFIG, MANAGER
 from server.transports.http import json_error, read_start
+from server.transports.metrics import TALLIES
 
-__all__ = ["SSE_HEADERS", "handle_events", "handle_stream"]
+__all__ = [
+    "SSE_HEADERS",
+    "SSE_STREAMS",
+    "SseStreams",
+    "handle_events",
+    "handle_stream",
+    "sse_keepalive",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -41,96 +52,282 @@ SSE_HEADERS = {
 }
 
 
-class _SlowConsumer(Exception):
+class _Overflow(Exception):
     pass
 
 
-class SseChannel:
-    """One SSE response: its outbox and the loop that writes what the session queues."""
+class _Signal:
+    """A one-waiter asyncio.Event without the Event's deque: one per open stream.
 
-    def __init__(self, config: Config) -> None:
-        self._config = config
-        self._wake = asyncio.Event()
-        self._overflowed = False
+    ``ping`` and ``last_write`` let the app's one keep-alive timer (SseStreams) wake a
+    quiet stream, instead of every stream arming a timer of its own on every wait.
+    """
+
+    __slots__ = ("_is_set", "_waiter", "direct", "last_write", "overflowed", "ping")
+
+    def __init__(self) -> None:
+        self._is_set = False
+        self._waiter: asyncio.Future[None] | None = None
+        self.last_write = time.monotonic()
+        self.ping = False
+        self.overflowed = False
+        self.direct: _Direct | None = None
+
+    def ready(self) -> None:
+        """The Outbox's on_ready: events are queued (called once per batch)."""
+        if self.direct is None:
+            self.set()  # not streaming yet: the handler writes after prepare()
+        else:
+            self.direct.schedule()
+
+    def overflow(self) -> None:
+        """The Outbox's on_overflow: wake the writer, which closes the stream."""
+        self.overflowed = True
+        self.set()
+
+    def set(self) -> None:
+        self._is_set = True
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._is_set = False
+
+    async def wait(self) -> None:
+        if self._is_set:
+            return
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
+
+def _sse_batch(batch: list[Envelope], tally: TransportTally, *, ids: bool) -> bytearray:
+    """Everything queued as one write: ``data: <JSON>`` and a blank line per event, each
+    after an ``id: <seq>`` line on the resume route (``ids``).
+
+    Each payload is copied into one buffer and dropped at once (orjson's results are 4 KiB
+    allocations: reused when freed straight away, slow when many are alive).
+    """
+    dumps, sent_events, sent_bytes = orjson.dumps, tally.events, tally.bytes
+    buffer = bytearray()
+    for event in batch:
+        payload = dumps(event)
+        if ids:
+            buffer += b"id: %d\n" % event["seq"]
+        buffer += DATA
+        buffer += payload
+        buffer += END
+        sent_events[event["type"]] += 1
+        sent_bytes[event["type"]] += len(payload)
+    return buffer
+
+
+class _Direct:
+    """Once the response is prepared, queued events go to the socket from a loop callback.
+
+    No task switch per batch: the session queues, a ``call_soon`` callback (scheduled once
+    per batch) encodes and writes. Whatever needs waiting (a paused transport, the end of
+    the stream, an overflow, a keep-alive) wakes the handler task instead. The bytes are
+    exactly what ``response.write()`` would send (chunked framing included), so aiohttp's
+    own later writes (``: ping``, ``[DONE]``, the last chunk) interleave correctly.
+    """
+
+    __slots__ = (
+        "_loop",
+        "chunked",
+        "ended",
+        "ids",
+        "outbox",
+        "protocol",
+        "scheduled",
+        "signal",
+        "tally",
+        "transport",
+    )
+
+    def __init__(
+        self,
+        request: web.Request,
+        response: web.StreamResponse,
+        outbox: Outbox,
+        signal: _Signal,
+        tally: TransportTally,
+        *,
+        ids: bool,
+    ) -> None:
+        transport = request.transport
+        if transport is None:
+            raise ConnectionResetError("the client went away")
+        self._loop = asyncio.get_running_loop()
+        # Typed loosely on purpose: uvloop's transports are not asyncio.Transport subclasses.
+        self.transport: Any = transport
+        self.protocol: Any = request.protocol
+        # aiohttp chooses chunked framing itself in prepare() (for HTTP/1.1 clients) and
+        # says so in the header it sent; response.chunked only reflects an explicit choice.
+        self.chunked = response.headers.get("Transfer-Encoding", "").lower() == "chunked"
+        self.outbox = outbox
+        self.signal = signal
+        self.tally = tally
+        self.scheduled = False
+        self.ended = False
+        self.ids = ids
+
+    def schedule(self) -> None:
+        if not self.scheduled:
+            self.scheduled = True
+            self._loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        self.scheduled = False
+        signal = self.signal
+        if signal.overflowed or self.protocol.writing_paused or self.transport.is_closing():
+            signal.set()  # the handler raises, drains, or notices the closed socket
+            return
+        batch = self.outbox.drain()
+        if not batch:
+            return
+        data = _sse_batch(batch, self.tally, ids=self.ids)
+        if self.chunked:  # RFC 9112 chunk: hex size, CRLF, data, CRLF
+            data[:0] = b"%x\r\n" % len(data)
+            data += b"\r\n"
+        self.transport.write(data)
+        signal.last_write = time.monotonic()
+        if EVENTS.isEnabledFor(logging.DEBUG):
+            log_events("sse", batch)
+        if batch[-1]["type"] == "stream_end":
+            self.ended = True
+            signal.set()
+
+    async def drain(self) -> None:
+        """Wait while the transport is paused (aiohttp's own flow control)."""
+        if self.protocol.writing_paused:
+            await self.protocol._drain_helper()
+
+
+class SseStreams:
+    """The open streams of an app, and the single timer that keeps quiet ones alive.
+
+    Every ``keepalive_s / 2`` it wakes each stream that wrote nothing for ``keepalive_s``,
+    which then sends a ``: ping`` comment: a quiet stream hears one every 1 to 1.5
+    ``keepalive_s``. One timer for all streams saves a timer per stream per wait.
+    """
+
+    def __init__(self, keepalive_s: float) -> None:
+        self.keepalive_s = keepalive_s
+        self.open: set[_Signal] = set()
+
+    async def run(self) -> None:
+        if self.keepalive_s <= 0:
+            return
+        while True:  # until cancelled at app cleanup
+            await asyncio.sleep(self.keepalive_s / 2)
+            quiet_since = time.monotonic() - self.keepalive_s
+            for signal in self.open:
+                if signal.last_write <= quiet_since:
+                    signal.ping = True
+                    signal.set()
+
+
+SSE_STREAMS = web.AppKey("sse_streams", SseStreams)
+
+
+async def sse_keepalive(app: web.Application) -> AsyncIterator[None]:
+    """Cleanup context: the app's SseStreams and its keep-alive timer."""
+    streams = app[SSE_STREAMS] = SseStreams(app[CONFIG].sse.keepalive_s)
+    timer = asyncio.create_task(streams.run(), name="sse keepalive")
+    yield
+    timer.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await timer
+
+
+class SseChannel:
+    """One SSE response: its outbox, and the writing of what its session queues."""
+
+    def __init__(self, request: web.Request) -> None:
+        config = request.app[CONFIG]
+        self.signal = _Signal()
         self.outbox = Outbox(
             merge_bytes=config.limits.outbox_merge_bytes,
             max_bytes=config.limits.outbox_max_bytes,
-            on_ready=self._wake.set,
-            on_overflow=self._on_overflow,
+            on_ready=self.signal.ready,
+            on_overflow=self.signal.overflow,
         )
 
     async def pump(
-        self, request: web.Request, session: Session, frame: Callable[[Envelope], bytes]
+        self, request: web.Request, session: Session, *, ids: bool
     ) -> web.StreamResponse:
         """Write the session's events until its stream_end, then ``[DONE]``."""
+        wake, outbox, scope = self.signal, self.outbox, session.scope
         response = web.StreamResponse(headers=SSE_HEADERS)
-        scope = session.scope
+        tally = request.app[TALLIES].sse
+        tally_streams = request.app[TALLIES].sse_streams
+        tally_streams.add(outbox)
+        streams = request.app[SSE_STREAMS].open
+        streams.add(wake)
         try:
             await response.prepare(request)
-            ended = not session.live and not len(self.outbox)
-            while not ended:
-                try:
-                    async with asyncio.timeout(self._config.sse.keepalive_s):
-                        await self._wake.wait()
-                except TimeoutError:
+            direct = wake.direct = _Direct(request, response, outbox, wake, tally, ids=ids)
+            direct.flush()  # what was queued before the headers went out
+            # A resumed session that had ended with nothing left to replay is done at once.
+            while not direct.ended and (session.live or len(outbox)):
+                await wake.wait()
+                wake.clear()
+                if wake.overflowed:
+                    raise _Overflow
+                if direct.transport.is_closing():
+                    raise ConnectionResetError("the client went away")
+                if wake.ping:
+                    wake.ping = False
                     await response.write(KEEPALIVE)
-                    continue
-                self._wake.clear()
-                if self._overflowed:
-                    raise _SlowConsumer
-                batch = self.outbox.drain()
-                await response.write(b"".join(frame(event) for event in batch))
-                ended = any(event["type"] == "stream_end" for event in batch)
+                    wake.last_write = time.monotonic()
+                await direct.drain()
+                direct.flush()
             await response.write(DONE)
             await response.write_eof()
-        except (ConnectionError, _SlowConsumer) as exc:
+        except (ConnectionError, _Overflow) as exc:
             logger.info("sse client of session %s went away: %r", session.id, exc)
         finally:
             # Runs on a normal end (no-op), a failed write, and when aiohttp cancels the
             # handler because the client disconnected: no session outlives its reader
             # unless it asked to be detached.
-            self.outbox.close()
+            outbox.close()
+            wake.direct = None
+            streams.discard(wake)
+            tally_streams.discard(outbox)
+            tally.merged += outbox.merged
             if session.live and session.scope is scope:
                 scope.abandon(session)
                 if session.scope is scope:  # cancelled, not detached: wait for its end
                     await scope.wait(session)
         return response
 
-    def _on_overflow(self) -> None:
-        self._overflowed = True
-        self._wake.set()
-
-
-def _data_frame(event: Envelope) -> bytes:
-    return sse_data(orjson.dumps(event))
-
-
-def _id_frame(event: Envelope) -> bytes:
-    return sse_event_with_id(event["seq"], orjson.dumps(event))
-
 
 async def handle_stream(request: web.Request) -> web.StreamResponse:
     """POST /api/stream."""
-    channel = SseChannel(request.app[CONFIG])
+    bind_request_id(request)
+    channel = SseChannel(request)
     try:
         start = await read_start(request)
         # Refusals happen here, before any byte of the stream is sent.
         session = request.app[MANAGER].http.start(start, channel.outbox)
     except TokenmuxError as exc:
         return json_error(exc)
-    return await channel.pump(request, session, _data_frame)
+    return await channel.pump(request, session, ids=False)
 
 
 async def handle_events(request: web.Request) -> web.StreamResponse:
     """GET /api/sessions/{session_id}/events?resume_token=…: resume as EventSource."""
-    channel = SseChannel(request.app[CONFIG])
-    scope: SessionScope = request.app[MANAGER].http
+    bind_request_id(request)
+    channel = SseChannel(request)
     try:
         resume = _resume_request(request)
-        session = scope.resume(resume, channel.outbox)
+        session = request.app[MANAGER].http.resume(resume, channel.outbox)
     except TokenmuxError as exc:
         return json_error(exc)
-    return await channel.pump(request, session, _id_frame)
+    return await channel.pump(request, session, ids=True)
 
 
 def _resume_request(request: web.Request) -> Resume:

@@ -22,7 +22,7 @@ async def test_ready_describes_the_server(server: RunningServer) -> None:
     assert data["providers"] == ["sim"] and data["default_provider"] == "sim"
     assert data["limits"]["max_sessions"] == 100
     assert data["limits"]["max_message_bytes"] == 1_048_576
-    assert data["limits"]["messages_per_s"] == 100 and data["limits"]["start_burst"] == 50
+    assert data["limits"]["messages_per_s"] == 100 and data["limits"]["start_burst"] == 10_000
     assert data["resume"] == {"enabled": True, "grace_s": 30, "buffer_events": 256}
     await client.close()
 

@@ -1,0 +1,1 @@
+"""Load generation for ``tokenmux bench`` (see main.py)."""
