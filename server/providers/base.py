@@ -42,6 +42,7 @@ from server.errors import (
 from server.protocol.envelope import Message
 
 __all__ = [
+    "AttemptFailed",
     "Classifier",
     "Finish",
     "Metadata",
@@ -104,7 +105,19 @@ class Metadata:
     data: Mapping[str, Any]
 
 
-ProviderEvent: TypeAlias = TextDelta | Usage | Metadata | Finish
+@dataclass(frozen=True, slots=True)
+class AttemptFailed:
+    """An attempt failed and the chain goes on to ``next_provider`` (itself: a retry).
+
+    Not for the client (nothing was sent yet); the session counts it for the metrics.
+    """
+
+    provider: str
+    code: str
+    next_provider: str
+
+
+ProviderEvent: TypeAlias = TextDelta | Usage | Metadata | Finish | AttemptFailed
 
 
 class Provider(Protocol):

@@ -33,6 +33,7 @@ from typing import Any
 from server.config import ProviderConfig
 from server.errors import ProviderError, ProviderRateLimited, ProviderTimeout
 from server.providers.base import (
+    AttemptFailed,
     Finish,
     Metadata,
     Provider,
@@ -143,6 +144,9 @@ class ResilientProvider:
                     error = exc
                     delay = route.policy.delay(attempt, exc, self._rng)
                     logger.info("%s attempt %d failed: %s", route.provider.name, attempt, exc.code)
+                    nexts = self._routes[position + 1 :] if delay is None else [route]
+                    if nexts:
+                        yield AttemptFailed(route.provider.name, exc.code, nexts[0].provider.name)
                     if delay is None:
                         break
                     await asyncio.sleep(delay)

@@ -16,10 +16,11 @@ from contextlib import aclosing
 from typing import TYPE_CHECKING
 
 from server.errors import ProviderError, ProviderTimeout, error_payload
-from server.metrics import SessionTally
+from server.metrics import SessionTally, record_fallback, record_provider_error, record_retry
 from server.protocol.envelope import Envelope, Start
 from server.protocol.stream import EndReason, SessionStream
 from server.providers.base import (
+    AttemptFailed,
     Finish,
     Metadata,
     Provider,
@@ -153,6 +154,8 @@ class Session:
                         self.stream.record_usage(input_tokens, output_tokens)
                     case Metadata(data):  # e.g. which fallback provider answered
                         self._emit(self.stream.metadata(dict(data)))
+                    case AttemptFailed(provider, code, next_provider):
+                        self._count_failed_attempt(provider, code, next_provider)
                     case Finish():
                         finish = event
         if finish is None:
@@ -167,6 +170,13 @@ class Session:
             "model": finish.model or self.model,
             "ttft_ms": ttft_ms,
         }
+
+    def _count_failed_attempt(self, provider: str, code: str, next_provider: str) -> None:
+        record_provider_error(self.tally, provider=provider, code=code)
+        if next_provider == provider:
+            record_retry(self.tally, provider=provider)
+        else:
+            record_fallback(self.tally, from_provider=provider, to_provider=next_provider)
 
     def _provider_events(self) -> AsyncGenerator[ProviderEvent, None]:
         return _as_generator(self.provider.stream(self.request))

@@ -122,7 +122,9 @@ class AppMetrics:
         output_tokens.inc(end.usage()["output_tokens"])
         errors = list(tally.provider_errors)
         if tally.error_code and tally.error_code.startswith("provider_"):
-            errors.append((provider, tally.error_code))  # the failure that ended it
+            # The failure that ended it belongs to the provider tried last (a fallback's).
+            last = tally.fallbacks[-1][1] if tally.fallbacks else provider
+            errors.append((last, tally.error_code))
         for failed_provider, code in errors:
             self.provider_errors.labels(failed_provider, code).inc()
         for retried in tally.retries:

@@ -20,6 +20,7 @@ from server.sessions.outbox import CollectingSink
 from server.sessions.session import Session
 from server.transports.metrics import AppMetrics
 from tests._client import WsClient, check_session
+from tests.conftest import ConfigFactory, Starter
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -123,3 +124,27 @@ async def test_retry_and_fallback_hooks_reach_the_registry() -> None:
         == 1
     )
     assert value(samples, "tokenmux_sessions_ended_total", provider="sim", reason="complete") == 1
+
+
+async def test_retries_and_fallbacks_of_a_real_session_are_counted(
+    start: Starter, make_config: ConfigFactory
+) -> None:
+    """A provider that fails twice, then hands over to a fallback that fails too."""
+    flaky = {"type": "sim", "max_attempts": 2, "backoff_base_s": 0.001, "fallbacks": ["spare"]}
+    providers = {"default": "flaky", "flaky": flaky, "spare": {"type": "sim"}}
+    server = await start(make_config(providers=providers))
+    client = await WsClient.connect(server.url)
+    await client.start("s", params={"fail_at": 0})
+    await client.until_ended({"s"})
+    await client.close()
+    assert check_session(client.events["s"])["reason"] == "error"
+    samples = await scrape(server.url)
+    assert value(samples, "tokenmux_provider_retries_total", provider="flaky") == 1
+    fallback = {"from_provider": "flaky", "to_provider": "spare"}
+    assert value(samples, "tokenmux_provider_fallbacks_total", **fallback) == 1
+    errors = value(
+        samples, "tokenmux_provider_errors_total", provider="flaky", code="provider_error"
+    )
+    assert errors == 2
+    last = value(samples, "tokenmux_provider_errors_total", provider="spare", code="provider_error")
+    assert last == 1  # the failure that ended the session is the fallback's
