@@ -11,8 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from contextlib import aclosing
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from server.errors import ProviderError, ProviderTimeout, error_payload
@@ -24,7 +23,6 @@ from server.providers.base import (
     Finish,
     Metadata,
     Provider,
-    ProviderEvent,
     ProviderRequest,
     TextDelta,
     Usage,
@@ -140,7 +138,8 @@ class Session:
         delay = self.start.chunk_delay_ms / 1000
         ttft_ms: int | None = None
         finish: Finish | None = None
-        async with aclosing(self._provider_events()) as events:
+        events = self.provider.stream(self.request)
+        try:
             async for event in events:
                 match event:
                     case TextDelta(text) if text:
@@ -158,6 +157,12 @@ class Session:
                         self._count_failed_attempt(provider, code, next_provider)
                     case Finish():
                         finish = event
+        finally:
+            # Close the provider's generator (and with it the upstream request) however
+            # the loop ended: finished, failed, or cancelled mid-read.
+            close = getattr(events, "aclose", None)
+            if close is not None:
+                await close()
         if finish is None:
             raise ProviderError("the provider's stream ended without its final frame")
         usage = self.stream.usage()
@@ -177,9 +182,6 @@ class Session:
             record_retry(self.tally, provider=provider)
         else:
             record_fallback(self.tally, from_provider=provider, to_provider=next_provider)
-
-    def _provider_events(self) -> AsyncGenerator[ProviderEvent, None]:
-        return _as_generator(self.provider.stream(self.request))
 
     def _emit(self, envelope: Envelope) -> None:
         self.sink.send(envelope)
@@ -207,16 +209,3 @@ class Session:
             str(end["usage"]["estimated"]).lower(),
             end["duration_ms"],
         )
-
-
-async def _as_generator(
-    events: AsyncIterator[ProviderEvent],
-) -> AsyncGenerator[ProviderEvent, None]:
-    """Wrap any async iterator so ``aclosing`` can always close it (and the upstream)."""
-    try:
-        async for event in events:
-            yield event
-    finally:
-        close = getattr(events, "aclose", None)
-        if close is not None:
-            await close()
