@@ -39,8 +39,12 @@ TICKS = os.sysconf("SC_CLK_TCK")
 HOLD_S = 3.5  # memory runs sample RSS this long after every stream has its first chunk
 
 BENCH_CONFIG = """\
-server: {log_level: WARNING, shutdown_timeout_s: 5}
-limits: {max_sessions_per_connection: 100}
+server: {log_level: WARNING, shutdown_timeout_s: 5, drain_s: 0}
+limits: {max_sessions_per_connection: 100, max_connections_per_client: 100000}
+# The load generator is one client address opening thousands of sessions: lift the
+# per-client abuse limits (everything else, resume included, stays as shipped).
+rate_limits: {starts_per_s: 1000000, start_burst: 1000000, messages_per_s: 1000000,
+              message_burst: 1000000}
 providers:
   default: sim
   sim: {type: sim, model: sim-1, params: {tokens_per_second: 0, ttft_ms: 0}}

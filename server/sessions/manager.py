@@ -6,9 +6,10 @@ them, and sessions whose transport went away wait in the ``detached`` scope. Eve
 an owner: its scope cancels and awaits it on ``close()``, and the manager does the same for
 every scope on ``shutdown()``.
 
-Resume (PROTOCOL.md §6): with ``resume.enabled`` every session gets an unguessable token and
-a replay buffer. A session stays resumable for ``resume.grace_s`` after it detached or
-ended; a detached session nobody resumes in that time is cancelled.
+Resume (PROTOCOL.md §6): with ``resume.enabled``, a session started with
+``on_disconnect: "detach"`` gets an unguessable token and a replay buffer. It stays
+resumable for ``resume.grace_s`` after it detached or ended; a detached session nobody
+resumes in that time is cancelled.
 
 Call order: ``start()`` after ``shutdown()`` began raises SessionError(shutting_down).
 """
@@ -216,7 +217,9 @@ class SessionManager:
     def create_session(self, start: Start, sink: Sink) -> Session:
         provider = self.providers.get(start.provider)
         token = None
-        if self.resume.enabled:
+        # Only sessions that asked to outlive their transport keep a replay buffer: the
+        # buffer is the one per-event cost resume adds, and nobody resumes the others.
+        if self.resume.enabled and start.on_disconnect == "detach":
             token = secrets.token_urlsafe(24)
             sink = ReplayingSink(ReplayBuffer(self.resume.buffer_events), sink)
         session = Session(

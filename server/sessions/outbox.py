@@ -19,10 +19,11 @@ from typing import Protocol
 from server.protocol.envelope import Envelope
 from server.protocol.stream import SessionStream
 
-__all__ = ["CollectingSink", "DetachedSink", "Outbox", "Sink"]
+__all__ = ["MAX_MERGED_CHARS", "CollectingSink", "DetachedSink", "Outbox", "Sink"]
 
 _CHUNK_OVERHEAD = 96  # bytes of envelope around a chunk's text, roughly, once encoded
 _EVENT_SIZE = 256
+MAX_MERGED_CHARS = 16_384  # a merged chunk grows to this, then the next text starts a new one
 
 
 class Sink(Protocol):
@@ -54,6 +55,7 @@ class Outbox:
         "_queue",
         "closed",
         "merged",
+        "paused",
     )
 
     def __init__(
@@ -75,6 +77,10 @@ class Outbox:
         self._on_overflow = on_overflow
         self.closed = False
         self.merged = 0  # chunks merged into an earlier one (an observable for tests/metrics)
+        # Set by the writer while the transport pushes back: only then does a queue past
+        # merge_bytes mean the client reads slower than the providers write. A healthy
+        # connection's queue can pass it within one turn of the loop and is drained next.
+        self.paused = False
 
     @property
     def queued_bytes(self) -> int:
@@ -101,9 +107,12 @@ class Outbox:
         if self.closed:
             stream.chunk(text)  # keep the session's own record whole
             return None
-        if self._bytes >= self._merge_bytes:
+        if self._bytes >= self._merge_bytes and (
+            self.paused or self._bytes >= self._max_bytes // 2
+        ):
             pending = self._newest_chunk.get(stream.session_id)
-            if pending is not None:
+            # Cap a merged chunk: each merge copies its text, so unbounded ones go quadratic.
+            if pending is not None and len(pending["data"]["content"]) < MAX_MERGED_CHARS:
                 stream.extend_chunk(pending, text)
                 self.merged += 1
                 self._grow(len(text))
@@ -120,8 +129,8 @@ class Outbox:
         self._queue.append(envelope)
         self._bytes += size
         if self._bytes > self._max_bytes:
-            self.close()
             self._on_overflow()
+            self.close()
         elif wake:
             self._on_ready()
 

@@ -283,7 +283,10 @@ class SseChannel:
                     wake.ping = False
                     await response.write(KEEPALIVE)
                     wake.last_write = time.monotonic()
-                await direct.drain()
+                if direct.protocol.writing_paused:
+                    outbox.paused = True  # merging starts while the client lags
+                    await direct.drain()
+                    outbox.paused = False
                 direct.flush()
             await response.write(DONE)
             await response.write_eof()

@@ -227,8 +227,10 @@ class WsConnection:
                     # would pin one event per session (and orjson's 4 KiB output buffers).
                     del batch
                     if writer.paused:
+                        outbox.paused = True  # merging starts while the client lags
                         async with asyncio.timeout(timeout_s):
                             await writer.drain()
+                        outbox.paused = False
                 if self._close_code is not None and not len(outbox):
                     await self._close_now(self._close_code)
                     return

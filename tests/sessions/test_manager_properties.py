@@ -44,17 +44,19 @@ class Conn:
     scope: SessionScope
     sink: CollectingSink = field(default_factory=CollectingSink)
     read: int = 0
-    lives: dict[str, str] = field(default_factory=dict)  # session id -> token of the life
+    lives: dict[str, str] = field(default_factory=dict)  # session id -> life attached here
 
 
 class Client:
-    """What the clients have seen, per session life (keyed by resume token)."""
+    """What the clients have seen, per session life."""
 
     def __init__(self, manager: SessionManager) -> None:
         self.manager = manager
         self.conns = [self.connect() for _ in range(3)]
         self.seen: dict[str, list[dict[str, Any]]] = {}
         self.ids: dict[str, str] = {}
+        self.tokens: dict[str, str | None] = {}  # None: not detachable, cannot be resumed
+        self.lost: set[str] = set()  # lives whose socket closed under them, unresumable
 
     def connect(self) -> Conn:
         return Conn(self.manager.open_scope())
@@ -77,29 +79,36 @@ class Client:
             conn.scope.start(message, conn.sink)
         except SessionError:
             return
+        life = f"life{len(self.seen)}"
         token = conn.sink.events[-1]["data"]["resume_token"]
-        conn.lives[sid] = token
-        self.seen[token] = []
-        self.ids[token] = sid
+        assert (token is not None) == detach
+        conn.lives[sid] = life
+        self.seen[life], self.ids[life], self.tokens[life] = [], sid, token
         self.consume()
 
-    def resume(self, i: int, token: str) -> None:
+    def resume(self, i: int, life: str) -> None:
         self.consume()
-        sid, conn = self.ids[token], self.conns[i]
-        after = self.seen[token][-1]["seq"]
+        sid, conn, token = self.ids[life], self.conns[i], self.tokens[life]
+        if token is None:
+            return
+        after = self.seen[life][-1]["seq"]
         try:
             conn.scope.resume(Resume(sid, token, after), conn.sink)
         except SessionError:
             return
         for other in self.conns:
-            if other.lives.get(sid) == token:
+            if other.lives.get(sid) == life:
                 del other.lives[sid]
-        conn.lives[sid] = token
+        conn.lives[sid] = life
         self.consume()
 
     async def disconnect(self, i: int) -> None:
         self.consume()
         old = self.conns[i]
+        for life in old.lives.values():
+            ended = self.seen[life][-1]["type"] == "stream_end"
+            if self.tokens[life] is None and not ended:
+                self.lost.add(life)
         self.conns[i] = self.connect()  # events the old socket gets from now on are lost
         await old.scope.close()
 
@@ -123,17 +132,24 @@ async def run_program(ops: list[tuple[Any, ...]]) -> None:
                 for _ in range(n):
                     await asyncio.sleep(0)
         client.consume()
-    # Finish: each life on a fresh connection of its own, where it is cancelled if it still
-    # runs (some hang), so that every client view can be completed by its tail.
-    for token in list(client.seen):
+    # Finish: each resumable life on a fresh connection of its own, cancelled there if it
+    # still runs (some hang), so that its client view can be completed by its tail; the
+    # others are cancelled where they are.
+    for life in list(client.seen):
         client.conns.append(client.connect())
-        client.resume(len(client.conns) - 1, token)
-        with contextlib.suppress(SessionError):
-            client.conns[-1].scope.cancel(client.ids[token])
+        client.resume(len(client.conns) - 1, life)
+    for conn in client.conns:
+        for sid in list(conn.lives):
+            with contextlib.suppress(SessionError):
+                conn.scope.cancel(sid)
     for _ in range(5):
         await asyncio.sleep(0)
     client.consume()
-    for events in client.seen.values():
+    for life, events in client.seen.items():
+        if life in client.lost:  # seen up to the cut: a valid prefix, and no more
+            assert [e["seq"] for e in events] == list(range(len(events)))
+            assert all(e["type"] != "stream_end" for e in events)
+            continue
         end = check_session(events)
         assert end["reason"] in {"complete", "cancelled", "error"}, end
     await manager.shutdown()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from server.protocol.stream import SessionStream
-from server.sessions.outbox import Outbox
+from server.sessions.outbox import MAX_MERGED_CHARS, Outbox
 from tests._client import check_session
 
 
@@ -50,6 +50,7 @@ def test_below_the_merge_threshold_every_text_is_its_own_chunk() -> None:
 def test_under_pressure_text_merges_into_the_newest_queued_chunk() -> None:
     """Past merge_bytes, a session's new text joins its queued chunk: no new seq or index."""
     outbox, _ = make(merge_bytes=0)
+    outbox.paused = True  # the writer waits on a transport that pushes back
     a, b = opened("a"), opened("b")
     outbox.send_text(a, "x")
     outbox.send_text(b, "1")
@@ -63,6 +64,7 @@ def test_under_pressure_text_merges_into_the_newest_queued_chunk() -> None:
 
 def test_a_queued_non_chunk_event_stops_merging_for_that_session() -> None:
     outbox, _ = make(merge_bytes=0)
+    outbox.paused = True
     stream = opened()
     outbox.send_text(stream, "a")
     outbox.send(stream.metadata({"k": 1}))
@@ -74,6 +76,7 @@ def test_a_queued_non_chunk_event_stops_merging_for_that_session() -> None:
 
 def test_merged_events_still_form_a_valid_life() -> None:
     outbox, _ = make(merge_bytes=50)
+    outbox.paused = True
     stream = SessionStream("s")
     outbox.send(stream.start(provider="sim", model="m", resume_token=None))
     for i in range(200):
@@ -84,6 +87,29 @@ def test_merged_events_still_form_a_valid_life() -> None:
     end = check_session(batch)
     assert end["text"] == "".join(f"t{i} " for i in range(200))
     assert len(batch) < 200 and outbox.merged > 0
+
+
+def test_a_large_queue_does_not_merge_while_the_writer_keeps_up() -> None:
+    """Past merge_bytes but not paused (one busy turn of the loop): every text is a chunk,
+    until half the hard cap, where merging starts regardless."""
+    outbox, _ = make(merge_bytes=100, max_bytes=4000)
+    stream = opened()
+    for _ in range(10):
+        outbox.send_text(stream, "x" * 20)
+    assert outbox.merged == 0 and len(outbox) == 10  # 1160 bytes queued, no pressure
+    for _ in range(20):
+        outbox.send_text(stream, "y" * 20)
+    assert outbox.merged > 0
+
+
+def test_a_merged_chunk_stops_growing_at_its_cap() -> None:
+    outbox, _ = make(merge_bytes=0, max_bytes=10_000_000)
+    outbox.paused = True
+    stream = opened()
+    for _ in range(100):
+        outbox.send_text(stream, "z" * 1000)
+    sizes = [len(e["data"]["content"]) for e in outbox.drain()]
+    assert max(sizes) <= MAX_MERGED_CHARS + 1000 and sum(sizes) == 100_000 and len(sizes) > 1
 
 
 def test_overflow_closes_the_outbox_and_signals_once() -> None:

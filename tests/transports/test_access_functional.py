@@ -117,7 +117,7 @@ async def test_no_token_appears_in_any_log_line(
     headers = {"Authorization": f"Bearer {TOKEN}"}
     client = await WsClient.connect(guarded.url, additional_headers=headers)
     await client.receive()
-    await client.start("s", params={"max_tokens": 3})
+    await client.start("s", params={"max_tokens": 3}, on_disconnect="detach")
     await client.until_ended({"s"})
     resume_token = client.events["s"][0]["data"]["resume_token"]
     await client.close()
