@@ -165,29 +165,74 @@ class ResilientProvider:
         await self.primary.aclose()  # fallbacks are closed as entries of their own
 
 
+class _Deadline:
+    """The first-token / stall deadline of one attempt, with one timer re-armed lazily.
+
+    A token costs a float store (``touch``), not a timer: ``asyncio.timeout`` around every
+    read would create and cancel a TimerHandle per token. When the timer fires before the
+    deadline moved on, it re-arms itself; when it fires past the deadline while the
+    attempt is waiting on the provider, it cancels the task, so the read in flight (and
+    with it the upstream request) is aborted.
+    """
+
+    def __init__(self, first_s: float, stall_s: float) -> None:
+        self._loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        self._task = task
+        self._stall_s = stall_s
+        self.due = self._loop.time() + first_s
+        self.waiting = False
+        self.expired = False
+        self._timer = self._loop.call_at(self.due, self._check)
+
+    def touch(self) -> None:
+        """Text arrived: the next must come within the stall deadline."""
+        self.due = self._loop.time() + self._stall_s
+        if self.due < self._timer.when():  # earlier than armed (the first-token one): re-arm
+            self._timer.cancel()
+            self._timer = self._loop.call_at(self.due, self._check)
+
+    def close(self) -> None:
+        self._timer.cancel()
+
+    def _check(self) -> None:
+        if self.waiting and self._loop.time() >= self.due:
+            self.expired = True
+            self._task.cancel()
+        else:  # moved on, or the consumer has the event: look again later
+            later = max(self.due, self._loop.time() + min(self._stall_s, 0.05))
+            self._timer = self._loop.call_at(later, self._check)
+
+
 async def _attempt(route: Route, request: ProviderRequest) -> AsyncGenerator[ProviderEvent, None]:
     """One attempt under its deadlines; ends with Finish or raises ProviderError."""
-    loop = asyncio.get_running_loop()
     policy = route.policy
-    deadline = loop.time() + policy.first_token_timeout_s
+    deadline = _Deadline(policy.first_token_timeout_s, policy.stall_timeout_s)
     got_text = finished = False
     events = route.provider.stream(request)
     try:
         while True:
+            deadline.waiting = True
             try:
-                async with asyncio.timeout_at(deadline):
-                    event = await anext(events)
+                event = await anext(events)
             except StopAsyncIteration:
                 break
-            except TimeoutError:
-                what = "next chunk" if got_text else "first token"
-                raise ProviderTimeout(f"{route.provider.name}: no {what} in time") from None
-            got_text = got_text or isinstance(event, TextDelta)
-            if got_text:
-                deadline = loop.time() + policy.stall_timeout_s
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if deadline.expired and task is not None and task.uncancel() == 0:
+                    what = "next chunk" if got_text else "first token"
+                    raise ProviderTimeout(f"{route.provider.name}: no {what} in time") from None
+                raise  # a real cancel (the session's), not our deadline
+            finally:
+                deadline.waiting = False
+            if isinstance(event, TextDelta):
+                got_text = True
+                deadline.touch()
             finished = isinstance(event, Finish)
             yield event
     finally:
+        deadline.close()
         close = getattr(events, "aclose", None)
         if close is not None:
             await close()
