@@ -44,6 +44,8 @@ class ServerConfig:
     shutdown_timeout_s: float = 10.0  # bound on a graceful stop
     drain_s: float = 5.0  # on shutdown, running sessions may finish for this long
     log_level: str = "INFO"
+    # Proxies whose X-Forwarded-For names the real client (per-client limits, logs).
+    trusted_proxies: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

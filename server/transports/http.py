@@ -17,12 +17,28 @@ from server.sessions.outbox import CollectingSink
 from server.state import CLIENTS, CONFIG, CONNECTIONS, MANAGER
 
 __all__ = [
+    "client_address",
     "handle_cancel",
     "handle_completion",
     "handle_health",
     "json_error",
     "read_start",
 ]
+
+
+def client_address(request: web.Request) -> str:
+    """The client's address: the peer's, or behind a trusted proxy the rightmost
+    X-Forwarded-For entry that is not itself a trusted proxy (entries further left are
+    whatever the client claimed)."""
+    peer = request.remote or "unknown"
+    trusted = request.app[CONFIG].server.trusted_proxies
+    if peer not in trusted:
+        return peer
+    for hop in reversed(request.headers.getall("X-Forwarded-For", [])):
+        for address in reversed([part.strip() for part in hop.split(",")]):
+            if address and address not in trusted:
+                return address
+    return peer
 
 
 def json_response(body: dict[str, Any], status: int = 200) -> web.Response:
@@ -54,7 +70,7 @@ async def read_start(request: web.Request) -> Start:
         max_prompt_chars=config.limits.max_prompt_chars, max_messages=config.limits.max_messages
     )
     start = parse_http_request(obj, limits, default_session=uuid.uuid4().hex)
-    request.app[CLIENTS].check_start(request.remote or "unknown")
+    request.app[CLIENTS].check_start(client_address(request))
     return start
 
 

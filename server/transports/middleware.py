@@ -30,7 +30,6 @@ __all__ = [
     "check_origin",
     "check_token",
     "check_websocket",
-    "client_address",
 ]
 
 BEARER_SUBPROTOCOL_PREFIX = "bearer."
@@ -64,10 +63,6 @@ class ClientLimits:
         wait_s = self.starts.take(client)
         if wait_s:
             raise RateLimited("too many session starts from this client", retry_after_s=wait_s)
-
-
-def client_address(request: web.Request) -> str:
-    return request.remote or "unknown"
 
 
 def check_origin(request: web.Request, auth: AuthConfig) -> str | None:

@@ -47,9 +47,9 @@ from server.sessions.manager import SessionManager, SessionScope
 from server.sessions.outbox import Outbox
 from server.state import CLIENTS, CONFIG, CONNECTIONS, MANAGER
 from server.transports.batch import BatchWriter
-from server.transports.http import json_error
+from server.transports.http import client_address, json_error
 from server.transports.metrics import TALLIES
-from server.transports.middleware import ClientLimits, check_websocket, client_address
+from server.transports.middleware import ClientLimits, check_websocket
 
 __all__ = ["WsConnection", "handle_websocket"]
 

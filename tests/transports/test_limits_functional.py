@@ -108,6 +108,29 @@ async def test_connections_per_client_are_capped(
     await third.close()
 
 
+@pytest.mark.parametrize("trusted", [True, False], ids=["behind-a-trusted-proxy", "spoofed"])
+async def test_per_client_limits_follow_x_forwarded_for_only_from_trusted_proxies(
+    start: Callable[[Config], Any], make_config: ConfigFactory, trusted: bool
+) -> None:
+    server = await start(
+        make_config(
+            server={"trusted_proxies": ["127.0.0.1"] if trusted else []},
+            limits={"max_connections_per_client": 1},
+        )
+    )
+    first = await WsClient.connect(
+        server.url, additional_headers={"X-Forwarded-For": "203.0.113.1"}
+    )
+    other = {"X-Forwarded-For": "203.0.113.9, 198.51.100.2"}  # the proxy appended the last
+    if trusted:
+        second = await WsClient.connect(server.url, additional_headers=other)
+        await second.close()
+    else:
+        with pytest.raises(InvalidStatus):  # the header is not believed: same peer, cap of 1
+            await WsClient.connect(server.url, additional_headers=other)
+    await first.close()
+
+
 async def test_a_session_past_its_max_duration_ends_with_timeout(
     start: Callable[[Config], Any], make_config: ConfigFactory
 ) -> None:
