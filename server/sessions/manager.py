@@ -10,12 +10,18 @@ Resume (PROTOCOL.md §6): with ``resume.enabled`` every session gets an unguessa
 a replay buffer. A session stays resumable for ``resume.grace_s`` after it detached or
 ended; a detached session nobody resumes in that time is cancelled.
 
+With a shared store (``store.type: redis``, server/sessions/store/) the registry entry and
+the events of each resumable session are also written there, so another node can resume
+it (as a Follower, which reads the shared log) and route ``cancel`` to this node; this
+node's own resume path stays the in-memory one.
+
 Call order: ``start()`` after ``shutdown()`` began raises SessionError(shutting_down).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -23,21 +29,26 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Union
 
 from server.config import LimitsConfig, ResumeConfig
-from server.errors import ErrorCode, SessionError
+from server.errors import ErrorCode, SessionError, TokenmuxError
 from server.protocol.envelope import Envelope, EventType, Resume, Start
 from server.protocol.stream import EndReason
 from server.providers.registry import ProviderRegistry
 from server.sessions.buffer import ReplayBuffer, ReplayingSink
+from server.sessions.follower import Follower
 from server.sessions.outbox import DetachedSink, Sink
 from server.sessions.session import Session
+from server.sessions.store import Control, EventLog, MemoryStore, SessionStore
 
 __all__ = ["SessionManager", "SessionScope"]
 
 logger = logging.getLogger(__name__)
 
 REMEMBERED_ENDED_IDS = 4096  # per scope: ids whose late `cancel` is accepted silently
+
+Resumed = Union[Session, Follower]  # noqa: UP007 - a runtime alias
 
 
 class SessionScope:
@@ -47,18 +58,19 @@ class SessionScope:
         self._manager = manager
         self._max_sessions = max_sessions
         self._live: dict[str, Session] = {}
+        self._followers: dict[str, Follower] = {}
         self._ended: OrderedDict[str, None] = OrderedDict()
         self.closed = False
 
     def __len__(self) -> int:
-        return len(self._live)
+        return len(self._live) + len(self._followers)
 
     def start(self, start: Start, sink: Sink) -> Session:
         """Register and launch a session. Raises SessionError for every refusal."""
         if self.closed or self._manager.shutting_down:
             raise SessionError("the server is shutting down", code=ErrorCode.SHUTTING_DOWN)
         self._check_room(start.session)
-        session = self._manager.create_session(start, sink)
+        session = self._manager.create_session(start, sink, http=self is self._manager.http)
         self._adopt(session)
         session.open()
         self._manager.launch(session)
@@ -66,7 +78,7 @@ class SessionScope:
 
     def cancel(self, session_id: str, reason: EndReason = "cancelled") -> bool:
         """Cancel a live session: True. Already ended: False. Never started: SessionError."""
-        session = self._live.get(session_id)
+        session: Resumed | None = self._live.get(session_id) or self._followers.get(session_id)
         if session is None:
             if session_id in self._ended:
                 return False
@@ -81,9 +93,12 @@ class SessionScope:
         if self._live.get(session.id) is session:
             session.cancel(reason)
 
-    def abandon(self, session: Session) -> None:
+    def abandon(self, session: Resumed) -> None:
         """The transport of ``session`` went away: detach it if it asked for that (and
-        resume is on), otherwise cancel it."""
+        resume is on), otherwise cancel it. A follower just stops following."""
+        if isinstance(session, Follower):
+            session.cancel_following()
+            return
         if self._live.get(session.id) is not session:
             return
         if self._manager.may_detach(session) and not self._manager.shutting_down:
@@ -91,17 +106,31 @@ class SessionScope:
         else:
             session.cancel()
 
-    async def wait(self, session: Session) -> None:
+    async def wait(self, session: Resumed) -> None:
         """Wait until ``session`` has ended (at once if it already has)."""
         if session.task is not None:
             # asyncio.wait neither cancels the task when we are cancelled nor raises its
             # outcome (a task cancelled before its first step ends "cancelled").
             await asyncio.wait({session.task})
 
-    def resume(self, request: Resume, sink: Sink) -> Session:
+    def resume(
+        self,
+        request: Resume,
+        sink: Sink,
+        on_refused: Callable[[TokenmuxError], None] | None = None,
+    ) -> Resumed:
         """Attach a resumable session here: replay what ``request.after_seq`` missed, then
-        continue live. Raises SessionError(unauthorized) unless the token matches."""
-        session = self._manager.find_resumable(request.session, request.resume_token)
+        continue live. Raises SessionError(unauthorized) unless the token matches.
+
+        With a shared store, a session this node does not know may run on another node:
+        then a Follower is returned at once, and a refusal found by its lookup is passed
+        to ``on_refused`` (and raised by ``Follower.accepted()``)."""
+        try:
+            session = self._manager.find_resumable(request.session, request.resume_token)
+        except SessionError:
+            if not self._manager.store.distributed:
+                raise
+            return self._follow(request, sink, on_refused)
         if self._live.get(session.id, session) is not session:
             # Two lives under one id on one socket could not be told apart by the client.
             raise SessionError(
@@ -118,6 +147,9 @@ class SessionScope:
         """End this scope: detach sessions that asked for it, cancel and await the rest."""
         self.closed = True
         cancelled = []
+        for follower in list(self._followers.values()):
+            follower.cancel_following()
+            cancelled.append(follower.task)
         for session in list(self._live.values()):
             if reason == "cancelled" and self._manager.may_detach(session):
                 self._manager.detach(session)
@@ -130,12 +162,33 @@ class SessionScope:
 
     # Private methods.
 
+    def _follow(
+        self,
+        request: Resume,
+        sink: Sink,
+        on_refused: Callable[[TokenmuxError], None] | None,
+    ) -> Follower:
+        if self.closed or self._manager.shutting_down:
+            raise SessionError("the server is shutting down", code=ErrorCode.SHUTTING_DOWN)
+        self._check_room(request.session)
+        follower = Follower(self._manager.store, request, sink, self, on_refused)
+        self._followers[follower.id] = follower
+        self._ended.pop(follower.id, None)
+        follower.task = asyncio.create_task(follower.run(), name=f"follower {follower.id}")
+        follower.task.add_done_callback(lambda _: self._unfollow(follower))
+        return follower
+
+    def _unfollow(self, follower: Follower) -> None:
+        if self._followers.get(follower.id) is follower:
+            del self._followers[follower.id]
+            self._ended[follower.id] = None
+
     def _check_room(self, session_id: str) -> None:
-        if session_id in self._live:
+        if session_id in self._live or session_id in self._followers:
             raise SessionError(
                 f"session {session_id!r} is still live", code=ErrorCode.DUPLICATE_SESSION
             )
-        if self._max_sessions is not None and len(self._live) >= self._max_sessions:
+        if self._max_sessions is not None and len(self) >= self._max_sessions:
             raise SessionError(
                 f"at most {self._max_sessions} live sessions per connection",
                 code=ErrorCode.TOO_MANY_SESSIONS,
@@ -164,8 +217,10 @@ class SessionManager:
         limits: LimitsConfig | None = None,
         resume: ResumeConfig | None = None,
         clock: Callable[[], float] = time.time,
+        store: SessionStore | None = None,
     ) -> None:
         self.providers = providers
+        self.store: SessionStore = store or MemoryStore()
         self.clock = clock
         self.limits = limits or LimitsConfig()
         self.resume = resume or ResumeConfig(enabled=False)
@@ -174,6 +229,7 @@ class SessionManager:
         self._end_listeners: list[Callable[[Session], None]] = []
         self._resumable: dict[bytes, Session] = {}
         self._expiry: dict[Session, asyncio.TimerHandle] = {}
+        self._logs: dict[Session, EventLog] = {}
         self._idle = asyncio.Event()
         self._idle.set()
         self._running = 0
@@ -213,12 +269,14 @@ class SessionManager:
 
     # Used by SessionScope.
 
-    def create_session(self, start: Start, sink: Sink) -> Session:
+    def create_session(self, start: Start, sink: Sink, *, http: bool = False) -> Session:
         provider = self.providers.get(start.provider)
         token = None
+        log = None
         if self.resume.enabled:
             token = secrets.token_urlsafe(24)
-            sink = ReplayingSink(ReplayBuffer(self.resume.buffer_events), sink)
+            log = self.store.open_log(start.session, _key(token).hex(), http=http)
+            sink = ReplayingSink(ReplayBuffer(self.resume.buffer_events), sink, log)
         session = Session(
             start,
             provider,
@@ -229,6 +287,8 @@ class SessionManager:
         )
         if token is not None:
             self._resumable[_key(token)] = session
+        if log is not None:
+            self._logs[session] = log
         return session
 
     def launch(self, session: Session) -> None:
@@ -246,6 +306,9 @@ class SessionManager:
         self.detached._adopt(session)
         session.retarget(DetachedSink())
         self._expire_later(session)
+        log = self._logs.get(session)
+        if log is not None:
+            log.detached()
         logger.info("session %s detached; resumable for %.0fs", session.id, self.resume.grace_s)
 
     def find_resumable(self, session_id: str, token: str) -> Session:
@@ -276,6 +339,40 @@ class SessionManager:
             self._cancel_expiry(session)
             session.retarget(sink)
 
+    def on_control(self, control: Control) -> None:
+        """A message from another node about a session this node runs."""
+        if control.scope == "http":
+            if control.op == "cancel":
+                with contextlib.suppress(SessionError):
+                    self.http.cancel(control.key)
+            return
+        try:
+            session = self._resumable.get(bytes.fromhex(control.key))
+        except ValueError:
+            return
+        if session is None or not session.live:
+            return
+        if control.op == "cancel":
+            session.cancel()
+        elif control.op == "attach":
+            # Resumed elsewhere: a takeover, as on one node; it runs unseen here until then.
+            if session.scope is not self.detached:
+                self.detach(session)
+            self._cancel_expiry(session)
+            logger.info("session %s resumed on another node", session.id)
+        elif control.op == "release" and session.scope is self.detached:
+            self._expire_later(session)
+
+    async def cancel_remote_http(self, session_id: str) -> bool:
+        """Route ``POST /api/sessions/{id}/cancel`` to the node running that session."""
+        if not self.store.distributed:
+            return False
+        node = await self.store.owner_of_http(session_id)
+        if node is None or node == self.store.node:
+            return False
+        self.store.send_control(node, Control("cancel", session_id, "http"))
+        return True
+
     # Private methods.
 
     def _recovery_event(self, session: Session, events: list[Envelope]) -> Envelope:
@@ -294,6 +391,9 @@ class SessionManager:
 
     def _task_done(self, session: Session) -> None:
         session.close_if_open()
+        log = self._logs.pop(session, None)
+        if log is not None:
+            self.store.close_log(log)
         session.scope._release(session)
         self._running -= 1
         if not self._running:

@@ -24,9 +24,9 @@ from server.errors import ErrorCode, ProtocolError, TokenmuxError
 from server.protocol.envelope import Envelope, Resume
 from server.protocol.sse import DONE, KEEPALIVE, sse_data, sse_event_with_id
 from server.protocol.validate import validate_session_id
-from server.sessions.manager import SessionScope
+from server.sessions.follower import Follower
+from server.sessions.manager import Resumed, SessionScope
 from server.sessions.outbox import Outbox
-from server.sessions.session import Session
 from server.state import CONFIG, MANAGER
 from server.transports.http import json_error, read_start
 
@@ -60,7 +60,7 @@ class SseChannel:
         )
 
     async def pump(
-        self, request: web.Request, session: Session, frame: Callable[[Envelope], bytes]
+        self, request: web.Request, session: Resumed, frame: Callable[[Envelope], bytes]
     ) -> web.StreamResponse:
         """Write the session's events until its stream_end, then ``[DONE]``."""
         response = web.StreamResponse(headers=SSE_HEADERS)
@@ -128,6 +128,8 @@ async def handle_events(request: web.Request) -> web.StreamResponse:
     try:
         resume = _resume_request(request)
         session = scope.resume(resume, channel.outbox)
+        if isinstance(session, Follower):  # runs on another node: refused there, or not
+            await session.accepted()
     except TokenmuxError as exc:
         return json_error(exc)
     return await channel.pump(request, session, _id_frame)
