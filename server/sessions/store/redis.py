@@ -44,9 +44,23 @@ from server.protocol.envelope import Envelope
 from server.sessions.store.base import Control, EventLog, RemoteSession
 from server.sessions.store.replay import Keys, LogReader, decode_control, encode_batch
 
-__all__ = ["RedisLog", "RedisStore"]
+__all__ = ["RedisLog", "RedisStore", "connect"]
 
 logger = logging.getLogger(__name__)
+
+try:  # redis-py >= 7 reads its own version from disk per new connection unless told it
+    from redis.driver_info import DriverInfo
+    from redis.utils import get_lib_version
+
+    _CLIENT_OPTIONS: dict[str, Any] = {"driver_info": DriverInfo(lib_version=get_lib_version())}
+except ImportError:  # pragma: no cover - older redis-py resolves it once, at import
+    _CLIENT_OPTIONS = {}
+
+
+def connect(url: str, **options: Any) -> Any:
+    """An asyncio Redis client for ``url`` that does no blocking I/O in the event loop."""
+    return aioredis.Redis.from_url(url, **_CLIENT_OPTIONS, **options)
+
 
 FAILURES = (RedisError, OSError, TimeoutError)
 READ_COUNT = 512  # log entries per XREAD/XRANGE reply
@@ -123,7 +137,7 @@ class RedisStore:
         self._cap = buffer_events
         self._block_ms = max(50, round(min(config.heartbeat_s, config.op_timeout_s) * 1000))
         # Any: the client's replies are typed as unions of every RESP shape.
-        self._redis: Any = aioredis.Redis.from_url(
+        self._redis: Any = connect(
             config.url, socket_connect_timeout=config.op_timeout_s, health_check_interval=0
         )
         self._dirty: dict[RedisLog, None] = {}
@@ -363,6 +377,9 @@ class RedisStore:
     async def _beat(self) -> None:
         try:
             async with asyncio.timeout(self.config.op_timeout_s):
+                if not self.healthy:
+                    # Pooled connections from before the outage are dead: start afresh.
+                    await self._redis.connection_pool.disconnect(inuse_connections=False)
                 ttl_ms = round(self.config.heartbeat_s * 3000)
                 await self._redis.set(self.keys.node(self.node), b"1", px=ttl_ms)
             self._count(1)

@@ -94,7 +94,11 @@ class LogReader:
         On the first call ``text`` is the session's content so far: when the log no
         longer reaches back to ``after_seq + 1`` the events start with a recovery
         ``metadata{recovered: false, content_so_far}``, as the in-memory replay does."""
-        events = [e for raw in raw_entries for e in decode_batch(raw) if e["seq"] > self.last_seq]
+        logged = [e for raw in raw_entries for e in decode_batch(raw)]
+        for event in logged:
+            if event["type"] == "content_chunk":
+                self._chunks = max(self._chunks, event["data"]["index"] + 1)
+        events = [e for e in logged if e["seq"] > self.last_seq]
         out: list[Envelope] = []
         if not self._started:
             self._started = True
@@ -104,8 +108,6 @@ class LogReader:
             if event["seq"] <= self.last_seq:
                 continue
             self.last_seq = event["seq"]
-            if event["type"] == "content_chunk":
-                self._chunks = event["data"]["index"] + 1
             out.append(event)
             if event["type"] == "stream_end":
                 self.ended = True
