@@ -187,8 +187,9 @@ def _check(config: Config) -> None:
         raise ConfigError("resume.buffer_events: must be at least 1")
     if config.store.type not in ("memory", "redis"):
         raise ConfigError("store.type: must be memory or redis")
-    if config.store.heartbeat_s <= 0 or config.store.op_timeout_s <= 0:
-        raise ConfigError("store.heartbeat_s and store.op_timeout_s: must be positive")
+    for name in ("heartbeat_s", "op_timeout_s"):
+        if getattr(config.store, name) <= 0:
+            raise ConfigError(f"store.{name}: must be positive")
     for name in (
         "max_sessions_per_connection",
         "max_message_bytes",

@@ -52,7 +52,8 @@ try:  # redis-py >= 7 reads its own version from disk per new connection unless 
     from redis.driver_info import DriverInfo
     from redis.utils import get_lib_version
 
-    _CLIENT_OPTIONS: dict[str, Any] = {"driver_info": DriverInfo(lib_version=get_lib_version())}
+    _VERSION: str = get_lib_version()  # type: ignore[no-untyped-call]
+    _CLIENT_OPTIONS: dict[str, Any] = {"driver_info": DriverInfo(lib_version=_VERSION)}
 except ImportError:  # pragma: no cover - older redis-py resolves it once, at import
     _CLIENT_OPTIONS = {}
 
