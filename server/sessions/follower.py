@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from contextlib import aclosing
 from typing import TYPE_CHECKING
 
 from server.errors import ErrorCode, SessionError, TokenmuxError
@@ -97,10 +98,11 @@ class Follower:
             self.cancel()
         logger.info("session %s resumed from node %s", self.id, remote.node)
         try:
-            async for event in self._store.events(remote, self._request.after_seq):
-                if event["type"] == "stream_end":
-                    self._ended = True
-                self._sink.send(event)
+            async with aclosing(self._store.events(remote, self._request.after_seq)) as events:
+                async for event in events:
+                    if event["type"] == "stream_end":
+                        self._ended = True
+                    self._sink.send(event)
         finally:
             if attached and not self._ended:
                 self._store.send_control(remote.node, Control("release", remote.key))

@@ -220,7 +220,14 @@ async def test_without_redis_sessions_stream_and_resume_comes_back(
     cluster: Cluster, redis: RedisServer
 ) -> None:
     a, b = await cluster(), await cluster()
-    await redis.stop()
+    streaming, _ = await start_detached(
+        a, "during", params={"max_tokens": 40, "tokens_per_second": 80}
+    )
+    await streaming.receive_until(lambda e: e["type"] == "content_chunk")
+    await redis.stop()  # mid-run: this session goes on streaming to its client
+    await streaming.until_ended({"during"})
+    assert check_session(streaming.events["during"])["reason"] == "complete"
+    await streaming.close()
     raw = await stream_text(a, "no redis")
     assert b'"reason":"complete"' in raw and raw.endswith(b"data: [DONE]\n\n")
     await a.wait_health(lambda h: h["store"]["healthy"] is False, within=5)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -80,7 +80,7 @@ class SessionStore(Protocol):
         """The registry entry for a hashed token, if it exists and names ``session_id``."""
         ...
 
-    def events(self, remote: RemoteSession, after_seq: int) -> AsyncIterator[Envelope]:
+    def events(self, remote: RemoteSession, after_seq: int) -> AsyncGenerator[Envelope, None]:
         """The logged events with seq > ``after_seq``, then the live ones, until
         ``stream_end``; a recovery ``metadata`` first when the log was trimmed past
         ``after_seq``; ``error{node_lost}`` + ``stream_end{error}`` if the owner died."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 from server.protocol.envelope import Envelope
@@ -32,7 +32,7 @@ class MemoryStore:
     async def find(self, session_id: str, key: str) -> RemoteSession | None:
         return None
 
-    async def events(self, remote: RemoteSession, after_seq: int) -> AsyncIterator[Envelope]:
+    async def events(self, remote: RemoteSession, after_seq: int) -> AsyncGenerator[Envelope, None]:
         return
         yield
 

@@ -31,7 +31,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 import orjson
@@ -243,7 +243,7 @@ class RedisStore:
             owner_alive=alive,
         )
 
-    async def events(self, remote: RemoteSession, after_seq: int) -> AsyncIterator[Envelope]:
+    async def events(self, remote: RemoteSession, after_seq: int) -> AsyncGenerator[Envelope, None]:
         reader = LogReader(remote.session_id, after_seq, clock_ms=int(time.time() * 1000))
         log_key = self.keys.log(remote.key)
         try:
