@@ -281,3 +281,22 @@ async def test_an_sse_session_resumes_as_eventsource_on_another_node(cluster: Cl
             assert id_line == b"id: %d" % event["seq"]
             replay.append(event)
     assert check_session(first + replay)["reason"] == "complete"
+
+
+async def test_a_resume_on_another_node_takes_the_session_over(cluster: Cluster) -> None:
+    """The old socket on A (often a dead one A has not noticed) receives nothing more."""
+    a, b = await cluster(), await cluster()
+    old, token = await start_detached(a, "t", params={"max_tokens": 40, "tokens_per_second": 80})
+    await old.receive_until(lambda e: e["type"] == "content_chunk")
+    new = await WsClient.connect(b.url)
+    await new.receive()
+    await resume(new, "t", token, 0)
+    await new.until_ended({"t"})
+    assert check_session(old.events["t"][:1] + new.events["t"])["reason"] == "complete"
+    # A wrote stream_end to its log, and to its client's queue if that were still attached;
+    # a pong queued after it on A's socket proves that it was not.
+    await old.send({"type": "ping", "data": {"n": 1}})
+    await old.receive_until(lambda e: e["type"] == "pong")
+    assert all(e["type"] != "stream_end" for e in old.events["t"])
+    await old.close()
+    await new.close()
