@@ -74,7 +74,9 @@ class ReplayingSink:
 
     def send_text(self, stream: SessionStream, text: str) -> Envelope | None:
         envelope: Envelope | None
-        if self.log is not None and self.log.sealed:
+        # A closed outbox swallows the new chunk it makes: make it here, so the shared log
+        # has no hole in seq (the socket is going away; the session may be resumed).
+        if self.log is not None and (self.log.sealed or getattr(self.target, "closed", False)):
             chunk = stream.chunk(text)
             self.target.send(chunk)
             envelope = chunk

@@ -130,3 +130,20 @@ def test_the_memory_store_shares_nothing() -> None:
     assert isinstance(store, MemoryStore) and not store.distributed
     assert store.open_log("s", "k", http=False) is None
     assert store.health() == {"type": "memory", "healthy": True}
+
+
+def test_a_closed_outbox_leaves_no_hole_in_the_log() -> None:
+    outbox = Outbox(
+        merge_bytes=0, max_bytes=1 << 20, on_ready=lambda: None, on_overflow=lambda: None
+    )
+    log = FakeLog()
+    sink = ReplayingSink(ReplayBuffer(1000), outbox, log)
+    stream = SessionStream("s")
+    sink.send(stream.start(provider="sim", model="m", resume_token="t"))
+    sink.send_text(stream, "a")
+    outbox.close()  # e.g. a slow consumer overflowed; the detach comes a step later
+    sink.send_text(stream, "b")
+    for event in stream.complete():
+        sink.send(event)
+    log.flush()
+    assert check_session(log.written)["text"] == "ab"
