@@ -300,3 +300,28 @@ async def test_a_resume_on_another_node_takes_the_session_over(cluster: Cluster)
     assert all(e["type"] != "stream_end" for e in old.events["t"])
     await old.close()
     await new.close()
+
+
+async def test_a_trimmed_log_resumes_with_recovered_false(cluster: Cluster) -> None:
+    """The Stream is capped near resume.buffer_events; what it lost comes as content_so_far."""
+    a = await cluster(resume={"buffer_events": 8})
+    b = await cluster(resume={"buffer_events": 8})
+    params = {"max_tokens": 250, "tokens_per_second": 500}  # one batch per chunk, mostly
+    first, token = await start_detached(a, "long", params=params)
+    await first.receive_until(lambda e: e.get("session") == "long" and e["seq"] == 2)
+    await first.until_ended({"long"})
+    second = await WsClient.connect(b.url)
+    await second.receive()
+    await resume(second, "long", token, 2)
+    await second.until_ended({"long"})
+    events = second.events["long"]
+    recovery = events[0]
+    assert recovery["type"] == "metadata" and recovery["data"]["recovered"] is False
+    assert [e["seq"] for e in events] == list(range(recovery["seq"], recovery["seq"] + len(events)))
+    assert recovery["seq"] > 3  # the log no longer held seq 3
+    rest = "".join(e["data"]["content"] for e in events if e["type"] == "content_chunk")
+    total = events[-2]["data"]["total_content"]
+    assert recovery["data"]["content_so_far"] + rest == total
+    assert total == check_session(first.events["long"])["text"]
+    await second.close()
+    await first.close()

@@ -6,8 +6,9 @@ Per session, under ``store.key_prefix``:
 - ``log:<token hash>``: a Stream, one entry per flushed batch of the session's events
   (``XADD … MAXLEN ~ resume.buffer_events``), so the store costs one command per batch,
   not one per token.
-- ``text:<token hash>``: the content so far (``APPEND`` per batch), for the
-  ``recovered: false`` replay when the log was trimmed.
+- ``text:<token hash>``: the content so far, for the ``recovered: false`` replay when
+  the log was trimmed (written once the log is long enough to be trimmed, then with
+  ``APPEND`` per batch).
 - ``http:<session id>``: the owner node of an SSE/HTTP session, for the cancel route.
 
 All of these expire ``resume.grace_s`` after the session ended or its node stopped
@@ -81,6 +82,10 @@ class RedisLog:
         self.closed = False
         self.broken = False
         self.refreshed = 0.0  # monotonic time of the last expiry refresh
+        self.batches = 0
+        # The text key only matters once MAXLEN may trim the log; until then the text is
+        # kept here and written in one APPEND when the log reaches that length.
+        self.early_text: list[str] | None = []
 
     @property
     def sealed(self) -> bool:
@@ -114,6 +119,13 @@ class RedisLog:
         if events:
             data, text = encode_batch(events)
             pipe.xadd(keys.log(self.key), {"e": data}, maxlen=cap, approximate=True)
+            self.batches += 1
+            if self.early_text is not None:
+                self.early_text.append(text)
+                if self.batches >= cap:  # from the next XADD on, entries may be trimmed
+                    text, self.early_text = "".join(self.early_text), None
+                else:
+                    text = ""
             if text:
                 pipe.append(keys.text(self.key), text)
         if self.closed or now - self.refreshed >= ttl_s / 3:
