@@ -71,12 +71,27 @@ class Follower:
             self.task.cancel()
 
     async def accepted(self) -> None:
-        """Wait for the lookup; raise the refusal (unauthorized, ...) if there was one."""
-        await self._decided.wait()
+        """Wait for the lookup; raise the refusal (unauthorized, ...) if there was one.
+        Cancelled while waiting (the client left): the follower stops too."""
+        try:
+            await self._decided.wait()
+        except asyncio.CancelledError:
+            self.cancel_following()
+            raise
         if self._refusal is not None:
             raise self._refusal
 
     async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            if not self._decided.is_set():  # stopped during the lookup (a shutdown)
+                self._refusal = SessionError(
+                    "the server is shutting down", code=ErrorCode.SHUTTING_DOWN
+                )
+                self._decided.set()
+
+    async def _run(self) -> None:
         try:
             remote = await self._store.find(self.id, token_key(self._request.resume_token))
             if remote is None:
