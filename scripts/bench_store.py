@@ -43,7 +43,7 @@ from tests._client import WsClient, check_session
 from tests.cluster.conftest import OutputLog, RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
-os.environ["PYTHONASYNCIODEBUG"] = ""  # the test helpers imported above turn it on
+os.environ["PYTHONASYNCIODEBUG"] = ""  # tests.conftest, imported above, turns it on
 
 
 def cpu_of(pid: int) -> float:
