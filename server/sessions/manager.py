@@ -40,7 +40,7 @@ from server.sessions.buffer import ReplayBuffer, ReplayingSink
 from server.sessions.follower import Follower
 from server.sessions.outbox import DetachedSink, Sink
 from server.sessions.session import Session
-from server.sessions.store import Control, EventLog, MemoryStore, SessionStore
+from server.sessions.store import ENDED, Control, EventLog, MemoryStore, SessionStore
 
 __all__ = ["SessionManager", "SessionScope"]
 
@@ -363,13 +363,16 @@ class SessionManager:
         elif control.op == "release" and session.scope is self.detached:
             self._expire_later(session)
 
-    async def cancel_remote_http(self, session_id: str) -> bool:
-        """Route ``POST /api/sessions/{id}/cancel`` to the node running that session."""
+    async def cancel_remote_http(self, session_id: str) -> bool | None:
+        """Route ``POST /api/sessions/{id}/cancel`` to the node running that session: True
+        when sent there, False when it has ended, None when no other node knows it."""
         if not self.store.distributed:
-            return False
+            return None
         node = await self.store.owner_of_http(session_id)
-        if node is None or node == self.store.node:
+        if node == ENDED:
             return False
+        if node is None or node == self.store.node:
+            return None
         self.store.send_control(node, Control("cancel", session_id, "http"))
         return True
 

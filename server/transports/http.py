@@ -110,9 +110,10 @@ async def handle_cancel(request: web.Request) -> web.Response:
         cancelled = manager.http.cancel(session_id)
     except SessionError as exc:
         # Not here: with a shared store it may run on another node, which is told.
-        if not await manager.cancel_remote_http(session_id):
+        remote = await manager.cancel_remote_http(session_id)
+        if remote is None:
             return json_error(exc)
-        cancelled = True
+        cancelled = remote
     status = "cancelling" if cancelled else "ended"
     return json_response({"session_id": session_id, "status": status}, 202 if cancelled else 200)
 

@@ -166,6 +166,14 @@ async def test_http_cancel_on_another_node_reaches_the_sse_session(
         rest = await response.read()
         assert b'"reason":"cancelled"' in rest and rest.endswith(b"data: [DONE]\n\n")
         response.release()
+        await a.output.wait_for(r"session h1 ended reason=cancelled")
+        async with asyncio.timeout(5):
+            while True:  # the end reaches Redis a flush after the log line
+                async with http.post(b.url + "/api/sessions/h1/cancel") as answer:
+                    if answer.status == 200:
+                        assert (await answer.json())["status"] == "ended"
+                        break
+                    assert answer.status == 202
         async with http.post(b.url + "/api/sessions/nope/cancel") as answer:
             assert answer.status == 404
 

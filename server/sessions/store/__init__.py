@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from server.config import StoreConfig
 from server.errors import ConfigError
-from server.sessions.store.base import Control, EventLog, RemoteSession, SessionStore
+from server.sessions.store.base import ENDED, Control, EventLog, RemoteSession, SessionStore
 from server.sessions.store.memory import MemoryStore
 
 __all__ = [
+    "ENDED",
     "Control",
     "EventLog",
     "MemoryStore",

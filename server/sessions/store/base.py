@@ -8,7 +8,9 @@ from typing import Any, Literal, Protocol
 
 from server.protocol.envelope import Envelope
 
-__all__ = ["Control", "EventLog", "RemoteSession", "SessionStore"]
+__all__ = ["ENDED", "Control", "EventLog", "RemoteSession", "SessionStore"]
+
+ENDED = "-ended-"  # what owner_of_http() answers for a session that has ended
 
 ControlOp = Literal["cancel", "attach", "release"]
 
@@ -87,7 +89,8 @@ class SessionStore(Protocol):
         ...
 
     async def owner_of_http(self, session_id: str) -> str | None:
-        """The node running the SSE/HTTP session ``session_id``, if any does."""
+        """The node running the SSE/HTTP session ``session_id``; ``ENDED`` when it ended
+        lately (within the grace period); None when no node knows it."""
         ...
 
     def send_control(self, node: str, control: Control) -> None:

@@ -42,7 +42,7 @@ from redis.exceptions import RedisError
 from server.config import StoreConfig
 from server.errors import ErrorCode, TokenmuxError
 from server.protocol.envelope import Envelope
-from server.sessions.store.base import Control, EventLog, RemoteSession
+from server.sessions.store.base import ENDED, Control, EventLog, RemoteSession
 from server.sessions.store.replay import Keys, LogReader, decode_control, encode_batch
 
 __all__ = ["RedisLog", "RedisStore", "connect"]
@@ -114,6 +114,8 @@ class RedisLog:
                 pipe.set(keys.http(self.session_id), self.store.node, ex=ttl_s)
         if self.state is not None:
             pipe.hset(entry, "state", self.state)
+            if self.http and self.state == "ended":
+                pipe.set(keys.http(self.session_id), ENDED, ex=ttl_s)
             self.state = None
         events, self.pending = self.pending, []
         if events:
