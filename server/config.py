@@ -9,6 +9,7 @@ or a value of the wrong type stops start-up with a ConfigError naming the key.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 import re
 import types
@@ -187,6 +188,10 @@ def _check(config: Config) -> None:
         raise ConfigError("resume.buffer_events: must be at least 1")
     if config.store.type not in ("memory", "redis"):
         raise ConfigError("store.type: must be memory or redis")
+    if config.store.type == "redis" and importlib.util.find_spec("redis") is None:
+        raise ConfigError(
+            "store.type: redis needs the redis package: pip install 'tokenmux[redis]'"
+        )
     for name in ("heartbeat_s", "op_timeout_s"):
         if getattr(config.store, name) <= 0:
             raise ConfigError(f"store.{name}: must be positive")
