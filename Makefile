@@ -12,6 +12,9 @@ export PYTHONASYNCIODEBUG := 1
 JS := client_js
 NODE_MODULES := $(JS)/node_modules/.installed
 CHROMIUM ?= /usr/bin/chromium
+# The cluster tests (tests/cluster/) start Debian's redis-server on a free loopback port.
+REDIS_SERVER ?= /usr/bin/redis-server
+export REDIS_SERVER
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +40,7 @@ test: nginx lint typecheck test-python test-js test-browser
 bench: $(VENV)/.installed-dev
 	PYTHONASYNCIODEBUG= $(PY) bench/run.py
 
-test-python: $(VENV)/.installed-dev
+test-python: $(VENV)/.installed-dev $(REDIS_SERVER)
 	$(PY) -m pytest
 
 $(NODE_MODULES): $(JS)/package.json $(JS)/package-lock.json
@@ -47,6 +50,10 @@ $(NODE_MODULES): $(JS)/package.json $(JS)/package-lock.json
 $(CHROMIUM):
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+$(REDIS_SERVER):
+	apt-get update -qq
+	RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server  # no service started
 
 # Type-checks the JSDoc, checks the committed .d.ts files are current, runs the unit and
 # integration tests (the latter start the server from .venv).

@@ -17,6 +17,7 @@ from server.errors import CloseCode
 from server.protocol.envelope import EventType
 from server.providers.registry import build_registry
 from server.sessions.manager import SessionManager
+from server.sessions.store import build_store
 from server.state import CLIENTS, CONFIG, CONNECTIONS, MANAGER, Connections
 from server.transports.http import handle_cancel, handle_completion, handle_health
 from server.transports.metrics import install_metrics
@@ -61,10 +62,18 @@ async def _sessions(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     # In a thread: it imports the configured providers' SDKs, which reads many files.
     providers = await asyncio.to_thread(build_registry, config.providers)
-    app[MANAGER] = SessionManager(providers, limits=config.limits, resume=config.resume)
-    yield
-    await app[MANAGER].shutdown()
-    await providers.aclose()
+    store = build_store(
+        config.store, grace_s=config.resume.grace_s, buffer_events=config.resume.buffer_events
+    )
+    manager = SessionManager(providers, limits=config.limits, resume=config.resume, store=store)
+    app[MANAGER] = manager
+    await store.start(manager.on_control)
+    try:
+        yield
+    finally:
+        await manager.shutdown()
+        await store.aclose()
+        await providers.aclose()
 
 
 async def stop_gracefully(app: web.Application) -> None:

@@ -9,6 +9,7 @@ or a value of the wrong type stops start-up with a ConfigError naming the key.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 import re
 import types
@@ -80,6 +81,15 @@ class ResumeConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class StoreConfig:
+    type: str = "memory"  # memory: this process only; redis: shared by several nodes
+    url: str = "redis://127.0.0.1:6379/0"  # used by type redis
+    key_prefix: str = "tokenmux:"  # every Redis key starts with this
+    heartbeat_s: float = 1.0  # node liveness interval; a node silent for 3x this is lost
+    op_timeout_s: float = 2.0  # bound on one Redis round trip before it counts as down
+
+
+@dataclass(frozen=True, slots=True)
 class AuthConfig:
     tokens: list[str] = field(default_factory=list)  # bearer tokens; empty: no auth
     allowed_origins: list[str] = field(default_factory=list)  # exact; empty: any origin
@@ -128,6 +138,7 @@ class Config:
     websocket: WebSocketConfig = field(default_factory=WebSocketConfig)
     sse: SseConfig = field(default_factory=SseConfig)
     resume: ResumeConfig = field(default_factory=ResumeConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
     rate_limits: RateLimitsConfig = field(default_factory=RateLimitsConfig)
     providers: ProvidersConfig = field(default_factory=ProvidersConfig)
@@ -177,6 +188,15 @@ def _check(config: Config) -> None:
     limits = config.limits
     if config.resume.buffer_events < 1:
         raise ConfigError("resume.buffer_events: must be at least 1")
+    if config.store.type not in ("memory", "redis"):
+        raise ConfigError("store.type: must be memory or redis")
+    if config.store.type == "redis" and importlib.util.find_spec("redis") is None:
+        raise ConfigError(
+            "store.type: redis needs the redis package: pip install 'tokenmux[redis]'"
+        )
+    for name in ("heartbeat_s", "op_timeout_s"):
+        if getattr(config.store, name) <= 0:
+            raise ConfigError(f"store.{name}: must be positive")
     for name in (
         "max_sessions_per_connection",
         "max_message_bytes",

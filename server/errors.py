@@ -61,6 +61,7 @@ class ErrorCode(StrEnum):
     PROVIDER_AUTH = "provider_auth"
     TIMEOUT = "timeout"
     SHUTTING_DOWN = "shutting_down"
+    NODE_LOST = "node_lost"
     INTERNAL = "internal"
 
     @property
@@ -78,6 +79,7 @@ _RETRYABLE = frozenset(
         ErrorCode.PROVIDER_RATE_LIMITED,
         ErrorCode.TIMEOUT,
         ErrorCode.SHUTTING_DOWN,
+        ErrorCode.NODE_LOST,
         ErrorCode.INTERNAL,
     }
 )
@@ -100,6 +102,7 @@ _HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.PROVIDER_AUTH: 502,
     ErrorCode.PROVIDER_RATE_LIMITED: 503,
     ErrorCode.SHUTTING_DOWN: 503,
+    ErrorCode.NODE_LOST: 503,
     ErrorCode.PROVIDER_TIMEOUT: 504,
     ErrorCode.TIMEOUT: 504,
     ErrorCode.INTERNAL: 500,

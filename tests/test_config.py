@@ -25,7 +25,8 @@ def test_shipped_config_matches_the_defaults_except_documented_demo_pacing() -> 
     """Every key of config.yaml mirrors a dataclass field with the same default value."""
     shipped = load_config(ROOT / "config.yaml", environ={})
     defaults = Config()
-    for section in ("server", "limits", "websocket", "sse", "resume", "auth", "rate_limits"):
+    sections = ("server", "limits", "websocket", "sse", "resume", "store", "auth", "rate_limits")
+    for section in sections:
         assert getattr(shipped, section) == getattr(defaults, section), section
 
 
@@ -47,6 +48,8 @@ def test_empty_config_is_all_defaults() -> None:
         ({"providers": {"sim": {"type": "sim", "tempo": 1}}}, "providers.sim.tempo"),
         ({"providers": {"sim": {"type": "sim", "params": []}}}, "providers.sim.params"),
         ({"sse": []}, "sse"),
+        ({"store": {"type": "etcd"}}, "store.type"),
+        ({"store": {"heartbeat_s": 0}}, "store.heartbeat_s"),
     ],
 )
 def test_mistakes_name_the_key(raw: dict[str, Any], key: str) -> None:

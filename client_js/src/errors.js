@@ -25,6 +25,7 @@ const RETRYABLE = new Set([
   'provider_rate_limited',
   'timeout',
   'shutting_down',
+  'node_lost',
   'internal',
   'connection_lost',
   'connection_failed',

@@ -12,6 +12,7 @@ from collections import deque
 from server.protocol.envelope import Envelope
 from server.protocol.stream import SessionStream
 from server.sessions.outbox import Sink
+from server.sessions.store.base import EventLog
 
 __all__ = ["ReplayBuffer", "ReplayingSink"]
 
@@ -54,18 +55,34 @@ class ReplayingSink:
     ``target`` is swapped when the session detaches (transport gone) or is resumed on a new
     connection; the swap and the replay happen in one synchronous step, so nothing is lost
     or sent twice.
+
+    ``log``, when the session is shared with other nodes, records every event too. Once
+    the log has written a chunk out, that chunk must not grow: new text then starts a new
+    chunk instead of being merged into the queued one.
     """
 
-    def __init__(self, buffer: ReplayBuffer, target: Sink) -> None:
+    def __init__(self, buffer: ReplayBuffer, target: Sink, log: EventLog | None = None) -> None:
         self.buffer = buffer
         self.target = target
+        self.log = log
 
     def send(self, envelope: Envelope) -> None:
         self.buffer.append(envelope)
+        if self.log is not None:
+            self.log.append(envelope)
         self.target.send(envelope)
 
     def send_text(self, stream: SessionStream, text: str) -> Envelope | None:
-        envelope = self.target.send_text(stream, text)
+        envelope: Envelope | None
+        # A chunk the log has written out must not grow: start a new one instead.
+        if self.log is not None and self.log.sealed:
+            chunk = stream.chunk(text)
+            self.target.send(chunk)
+            envelope = chunk
+        else:
+            envelope = self.target.send_text(stream, text)
         if envelope is not None:
             self.buffer.append(envelope)
+            if self.log is not None:
+                self.log.append(envelope)
         return envelope

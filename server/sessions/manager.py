@@ -11,12 +11,18 @@ Resume (PROTOCOL.md §6): with ``resume.enabled``, a session started with
 resumable for ``resume.grace_s`` after it detached or ended; a detached session nobody
 resumes in that time is cancelled.
 
+With a shared store (``store.type: redis``, server/sessions/store/) the registry entry and
+the events of each resumable session are also written there, so another node can resume
+it (as a Follower, which reads the shared log) and route ``cancel`` to this node; this
+node's own resume path stays the in-memory one.
+
 Call order: ``start()`` after ``shutdown()`` began raises SessionError(shutting_down).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -24,21 +30,26 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Union
 
 from server.config import LimitsConfig, ResumeConfig
-from server.errors import ErrorCode, SessionError
+from server.errors import ErrorCode, SessionError, TokenmuxError
 from server.protocol.envelope import Envelope, EventType, Resume, Start
 from server.protocol.stream import EndReason
 from server.providers.registry import ProviderRegistry
 from server.sessions.buffer import ReplayBuffer, ReplayingSink
+from server.sessions.follower import Follower
 from server.sessions.outbox import DetachedSink, Sink
 from server.sessions.session import Session
+from server.sessions.store import ENDED, Control, EventLog, MemoryStore, SessionStore
 
 __all__ = ["SessionManager", "SessionScope"]
 
 logger = logging.getLogger(__name__)
 
 REMEMBERED_ENDED_IDS = 4096  # per scope: ids whose late `cancel` is accepted silently
+
+Resumed = Union[Session, Follower]  # noqa: UP007 - a runtime alias
 
 
 class SessionScope:
@@ -48,18 +59,19 @@ class SessionScope:
         self._manager = manager
         self._max_sessions = max_sessions
         self._live: dict[str, Session] = {}
+        self._followers: dict[str, Follower] = {}
         self._ended: OrderedDict[str, None] = OrderedDict()
         self.closed = False
 
     def __len__(self) -> int:
-        return len(self._live)
+        return len(self._live) + len(self._followers)
 
     def start(self, start: Start, sink: Sink) -> Session:
         """Register and launch a session. Raises SessionError for every refusal."""
         if self.closed or self._manager.shutting_down:
             raise SessionError("the server is shutting down", code=ErrorCode.SHUTTING_DOWN)
         self._check_room(start.session)
-        session = self._manager.create_session(start, sink)
+        session = self._manager.create_session(start, sink, http=self is self._manager.http)
         self._adopt(session)
         session.open()
         self._manager.launch(session)
@@ -67,7 +79,7 @@ class SessionScope:
 
     def cancel(self, session_id: str, reason: EndReason = "cancelled") -> bool:
         """Cancel a live session: True. Already ended: False. Never started: SessionError."""
-        session = self._live.get(session_id)
+        session: Resumed | None = self._live.get(session_id) or self._followers.get(session_id)
         if session is None:
             if session_id in self._ended:
                 return False
@@ -82,9 +94,12 @@ class SessionScope:
         if self._live.get(session.id) is session:
             session.cancel(reason)
 
-    def abandon(self, session: Session) -> None:
+    def abandon(self, session: Resumed) -> None:
         """The transport of ``session`` went away: detach it if it asked for that (and
-        resume is on), otherwise cancel it."""
+        resume is on), otherwise cancel it. A follower just stops following."""
+        if isinstance(session, Follower):
+            session.cancel_following()
+            return
         if self._live.get(session.id) is not session:
             return
         if self._manager.may_detach(session) and not self._manager.shutting_down:
@@ -92,17 +107,31 @@ class SessionScope:
         else:
             session.cancel()
 
-    async def wait(self, session: Session) -> None:
+    async def wait(self, session: Resumed) -> None:
         """Wait until ``session`` has ended (at once if it already has)."""
         if session.task is not None:
             # asyncio.wait neither cancels the task when we are cancelled nor raises its
             # outcome (a task cancelled before its first step ends "cancelled").
             await asyncio.wait({session.task})
 
-    def resume(self, request: Resume, sink: Sink) -> Session:
+    def resume(
+        self,
+        request: Resume,
+        sink: Sink,
+        on_refused: Callable[[TokenmuxError], None] | None = None,
+    ) -> Resumed:
         """Attach a resumable session here: replay what ``request.after_seq`` missed, then
-        continue live. Raises SessionError(unauthorized) unless the token matches."""
-        session = self._manager.find_resumable(request.session, request.resume_token)
+        continue live. Raises SessionError(unauthorized) unless the token matches.
+
+        With a shared store, a session this node does not know may run on another node:
+        then a Follower is returned at once, and a refusal found by its lookup is passed
+        to ``on_refused`` (and raised by ``Follower.accepted()``)."""
+        try:
+            session = self._manager.find_resumable(request.session, request.resume_token)
+        except SessionError:
+            if not self._manager.store.distributed:
+                raise
+            return self._follow(request, sink, on_refused)
         if self._live.get(session.id, session) is not session:
             # Two lives under one id on one socket could not be told apart by the client.
             raise SessionError(
@@ -119,6 +148,9 @@ class SessionScope:
         """End this scope: detach sessions that asked for it, cancel and await the rest."""
         self.closed = True
         cancelled = []
+        for follower in list(self._followers.values()):
+            follower.cancel_following()
+            cancelled.append(follower.task)
         for session in list(self._live.values()):
             if reason == "cancelled" and self._manager.may_detach(session):
                 self._manager.detach(session)
@@ -131,12 +163,33 @@ class SessionScope:
 
     # Private methods.
 
+    def _follow(
+        self,
+        request: Resume,
+        sink: Sink,
+        on_refused: Callable[[TokenmuxError], None] | None,
+    ) -> Follower:
+        if self.closed or self._manager.shutting_down:
+            raise SessionError("the server is shutting down", code=ErrorCode.SHUTTING_DOWN)
+        self._check_room(request.session)
+        follower = Follower(self._manager.store, request, sink, self, on_refused)
+        self._followers[follower.id] = follower
+        self._ended.pop(follower.id, None)
+        follower.task = asyncio.create_task(follower.run(), name=f"follower {follower.id}")
+        follower.task.add_done_callback(lambda _: self._unfollow(follower))
+        return follower
+
+    def _unfollow(self, follower: Follower) -> None:
+        if self._followers.get(follower.id) is follower:
+            del self._followers[follower.id]
+            self._ended[follower.id] = None
+
     def _check_room(self, session_id: str) -> None:
-        if session_id in self._live:
+        if session_id in self._live or session_id in self._followers:
             raise SessionError(
                 f"session {session_id!r} is still live", code=ErrorCode.DUPLICATE_SESSION
             )
-        if self._max_sessions is not None and len(self._live) >= self._max_sessions:
+        if self._max_sessions is not None and len(self) >= self._max_sessions:
             raise SessionError(
                 f"at most {self._max_sessions} live sessions per connection",
                 code=ErrorCode.TOO_MANY_SESSIONS,
@@ -165,8 +218,10 @@ class SessionManager:
         limits: LimitsConfig | None = None,
         resume: ResumeConfig | None = None,
         clock: Callable[[], float] = time.time,
+        store: SessionStore | None = None,
     ) -> None:
         self.providers = providers
+        self.store: SessionStore = store or MemoryStore()
         self.clock = clock
         self.limits = limits or LimitsConfig()
         self.resume = resume or ResumeConfig(enabled=False)
@@ -175,6 +230,7 @@ class SessionManager:
         self._end_listeners: list[Callable[[Session], None]] = []
         self._resumable: dict[bytes, Session] = {}
         self._expiry: dict[Session, asyncio.TimerHandle] = {}
+        self._logs: dict[Session, EventLog] = {}
         self._idle = asyncio.Event()
         self._idle.set()
         self._running = 0
@@ -214,14 +270,21 @@ class SessionManager:
 
     # Used by SessionScope.
 
-    def create_session(self, start: Start, sink: Sink) -> Session:
+    def create_session(self, start: Start, sink: Sink, *, http: bool = False) -> Session:
         provider = self.providers.get(start.provider)
         token = None
+        log = None
         # Only sessions that asked to outlive their transport keep a replay buffer: the
-        # buffer is the one per-event cost resume adds, and nobody resumes the others.
-        if self.resume.enabled and start.on_disconnect == "detach":
+        # buffer is the one per-event cost resume adds, and nobody resumes the others. An
+        # SSE session is also logged in a shared store, where other nodes may cancel it.
+        detach = start.on_disconnect == "detach"
+        if self.resume.enabled and (detach or http):
             token = secrets.token_urlsafe(24)
-            sink = ReplayingSink(ReplayBuffer(self.resume.buffer_events), sink)
+            log = self.store.open_log(start.session, _key(token).hex(), http=http)
+            if detach or log is not None:
+                sink = ReplayingSink(ReplayBuffer(self.resume.buffer_events), sink, log)
+            else:
+                token = None
         session = Session(
             start,
             provider,
@@ -232,6 +295,8 @@ class SessionManager:
         )
         if token is not None:
             self._resumable[_key(token)] = session
+        if log is not None:
+            self._logs[session] = log
         return session
 
     def launch(self, session: Session) -> None:
@@ -249,6 +314,9 @@ class SessionManager:
         self.detached._adopt(session)
         session.retarget(DetachedSink())
         self._expire_later(session)
+        log = self._logs.get(session)
+        if log is not None:
+            log.detached()
         logger.info("session %s detached; resumable for %.0fs", session.id, self.resume.grace_s)
 
     def find_resumable(self, session_id: str, token: str) -> Session:
@@ -279,6 +347,43 @@ class SessionManager:
             self._cancel_expiry(session)
             session.retarget(sink)
 
+    def on_control(self, control: Control) -> None:
+        """A message from another node about a session this node runs."""
+        if control.scope == "http":
+            if control.op == "cancel":
+                with contextlib.suppress(SessionError):
+                    self.http.cancel(control.key)
+            return
+        try:
+            session = self._resumable.get(bytes.fromhex(control.key))
+        except ValueError:
+            return
+        if session is None or not session.live:
+            return
+        if control.op == "cancel":
+            session.cancel()
+        elif control.op == "attach":
+            # Resumed elsewhere: a takeover, as on one node; it runs unseen here until then.
+            if session.scope is not self.detached:
+                self.detach(session)
+            self._cancel_expiry(session)
+            logger.info("session %s resumed on another node", session.id)
+        elif control.op == "release" and session.scope is self.detached:
+            self._expire_later(session)
+
+    async def cancel_remote_http(self, session_id: str) -> bool | None:
+        """Route ``POST /api/sessions/{id}/cancel`` to the node running that session: True
+        when sent there, False when it has ended, None when no other node knows it."""
+        if not self.store.distributed:
+            return None
+        node = await self.store.owner_of_http(session_id)
+        if node == ENDED:
+            return False
+        if node is None or node == self.store.node:
+            return None
+        self.store.send_control(node, Control("cancel", session_id, "http"))
+        return True
+
     # Private methods.
 
     def _recovery_event(self, session: Session, events: list[Envelope]) -> Envelope:
@@ -297,6 +402,9 @@ class SessionManager:
 
     def _task_done(self, session: Session) -> None:
         session.close_if_open()
+        log = self._logs.pop(session, None)
+        if log is not None:
+            self.store.close_log(log)
         session.scope._release(session)
         self._running -= 1
         if not self._running:

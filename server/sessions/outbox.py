@@ -36,7 +36,8 @@ class Sink(Protocol):
     def send_text(self, stream: SessionStream, text: str) -> Envelope | None:
         """Queue ``text`` as a new chunk of ``stream``, or merge it into a queued one.
 
-        Returns the new chunk, or None when the text was merged into a queued chunk.
+        Returns the new chunk (queued, or made and dropped by a closed transport), or None
+        when the text was merged into a queued chunk.
         """
         ...
 
@@ -105,8 +106,9 @@ class Outbox:
     def send_text(self, stream: SessionStream, text: str) -> Envelope | None:
         # The per-token path: no re-inspection of the envelope we just built.
         if self.closed:
-            stream.chunk(text)  # keep the session's own record whole
-            return None
+            # Not queued, but made: the session's record and its replay buffer stay whole
+            # (a resume after this connection went away must see no hole in seq).
+            return stream.chunk(text)
         if self._bytes >= self._merge_bytes and (
             self.paused or self._bytes >= self._max_bytes // 2
         ):

@@ -9,7 +9,14 @@ import orjson
 from aiohttp import web
 
 from server import __version__
-from server.errors import ErrorCode, ProtocolError, TokenmuxError, error_payload, http_status
+from server.errors import (
+    ErrorCode,
+    ProtocolError,
+    SessionError,
+    TokenmuxError,
+    error_payload,
+    http_status,
+)
 from server.logs import bind_request_id
 from server.protocol.envelope import Start
 from server.protocol.validate import InputLimits, parse_http_request
@@ -116,10 +123,15 @@ _FAILED_ENDS = {"timeout": ErrorCode.TIMEOUT, "shutdown": ErrorCode.SHUTTING_DOW
 async def handle_cancel(request: web.Request) -> web.Response:
     """POST /api/sessions/{session_id}/cancel: cancel a running SSE/HTTP session."""
     session_id = request.match_info["session_id"]
+    manager = request.app[MANAGER]
     try:
-        cancelled = request.app[MANAGER].http.cancel(session_id)
-    except TokenmuxError as exc:
-        return json_error(exc)
+        cancelled = manager.http.cancel(session_id)
+    except SessionError as exc:
+        # Not here: with a shared store it may run on another node, which is told.
+        remote = await manager.cancel_remote_http(session_id)
+        if remote is None:
+            return json_error(exc)
+        cancelled = remote
     status = "cancelling" if cancelled else "ended"
     return json_response({"session_id": session_id, "status": status}, 202 if cancelled else 200)
 
@@ -134,6 +146,7 @@ async def handle_health(request: web.Request) -> web.Response:
             "providers": manager.providers.names,
             "sessions": manager.live_sessions,
             "connections": len(request.app[CONNECTIONS]),
+            "store": manager.store.health(),
         },
         503 if manager.shutting_down else 200,
     )

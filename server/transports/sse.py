@@ -28,8 +28,9 @@ from server.metrics import TransportTally
 from server.protocol.envelope import Envelope, Resume
 from server.protocol.sse import DATA, DONE, END, KEEPALIVE
 from server.protocol.validate import validate_session_id
+from server.sessions.follower import Follower
+from server.sessions.manager import Resumed
 from server.sessions.outbox import Outbox
-from server.sessions.session import Session
 from server.state import CONFIG, MANAGER
 from server.transports.http import json_error, read_start
 from server.transports.metrics import TALLIES
@@ -257,7 +258,7 @@ class SseChannel:
         )
 
     async def pump(
-        self, request: web.Request, session: Session, *, ids: bool
+        self, request: web.Request, session: Resumed, *, ids: bool
     ) -> web.StreamResponse:
         """Write the session's events until its stream_end, then ``[DONE]``."""
         wake, outbox, scope = self.signal, self.outbox, session.scope
@@ -328,6 +329,8 @@ async def handle_events(request: web.Request) -> web.StreamResponse:
     try:
         resume = _resume_request(request)
         session = request.app[MANAGER].http.resume(resume, channel.outbox)
+        if isinstance(session, Follower):  # runs on another node: refused there, or not
+            await session.accepted()
     except TokenmuxError as exc:
         return json_error(exc)
     return await channel.pump(request, session, ids=True)

@@ -152,7 +152,7 @@ class WsConnection:
                 case Cancel(session):
                     self.scope.cancel(session)
                 case Resume():
-                    self.scope.resume(message, self.outbox)
+                    self.scope.resume(message, self.outbox, lambda e: self._send_error(e, obj))
                 case Ping(data):
                     self.send_event(EventType.PONG, data)
         except Exception as exc:  # every bad input gets its error; a bug gets `internal`

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from server.protocol.stream import SessionStream
+from server.sessions.buffer import ReplayBuffer, ReplayingSink
 from server.sessions.outbox import MAX_MERGED_CHARS, Outbox
 from tests._client import check_session
 
@@ -122,3 +123,17 @@ def test_overflow_closes_the_outbox_and_signals_once() -> None:
     outbox.send(stream.end("cancelled"))
     assert signals.overflows == 1 and len(outbox) == 0
     assert stream.text() == "x" * 100 + "y" * 600 + "z"
+
+
+def test_text_for_a_closed_outbox_still_reaches_the_replay_buffer() -> None:
+    """After the transport is gone, new chunks are made (not sent) and recorded for resume."""
+    outbox, _ = make()
+    stream = opened()
+    sink = ReplayingSink(ReplayBuffer(100), outbox)
+    sink.send_text(stream, "a")
+    outbox.close()
+    sink.send_text(stream, "b")
+    sink.send(stream.end("cancelled"))
+    events, complete = sink.buffer.after(0)
+    assert complete and [e["seq"] for e in events] == [1, 2, 3]
+    assert [e["data"].get("content") for e in events[:2]] == ["a", "b"]

@@ -1,0 +1,123 @@
+"""Follower: a resume on this node of a session that runs on another one.
+
+The session's task stays on its owning node. Here one task per resumed session reads its
+shared log (the replay, then the live rest until ``stream_end``) into the client's sink.
+``cancel`` is routed to the owner, whose ``stream_end{cancelled}`` then arrives through
+the log like every other event. The follower's scope owns its task: closing the scope
+stops the follower (and tells the owner the session is detached again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from contextlib import aclosing
+from typing import TYPE_CHECKING
+
+from server.errors import ErrorCode, SessionError, TokenmuxError
+from server.protocol.envelope import Resume
+from server.protocol.stream import EndReason
+from server.sessions.outbox import Sink
+from server.sessions.store import Control, RemoteSession, SessionStore
+from server.sessions.store.replay import token_key
+
+if TYPE_CHECKING:
+    from server.sessions.manager import SessionScope
+
+__all__ = ["Follower"]
+
+logger = logging.getLogger(__name__)
+
+
+class Follower:
+    """Relays one remotely running session to a local sink."""
+
+    def __init__(
+        self,
+        store: SessionStore,
+        request: Resume,
+        sink: Sink,
+        scope: SessionScope,
+        on_refused: Callable[[TokenmuxError], None] | None = None,
+    ) -> None:
+        self.id = request.session
+        self.scope = scope
+        self.task: asyncio.Task[None] | None = None  # set and owned by the scope
+        self._store = store
+        self._request = request
+        self._sink = sink
+        self._on_refused = on_refused
+        self._remote: RemoteSession | None = None
+        self._cancel_pending = False
+        self._decided = asyncio.Event()
+        self._refusal: TokenmuxError | None = None
+        self._ended = False
+
+    @property
+    def live(self) -> bool:
+        return self.task is not None and not self.task.done()
+
+    def cancel(self, reason: EndReason = "cancelled") -> None:
+        """Ask the owning node to cancel; its acknowledgement comes through the log."""
+        if self._remote is None:
+            self._cancel_pending = True  # the lookup is still running: send it after
+        elif not self._ended:
+            self._store.send_control(self._remote.node, Control("cancel", self._remote.key))
+
+    def cancel_following(self) -> None:
+        """Stop relaying (the client went away); the session goes on on its node."""
+        if self.task is not None:
+            self.task.cancel()
+
+    async def accepted(self) -> None:
+        """Wait for the lookup; raise the refusal (unauthorized, ...) if there was one.
+        Cancelled while waiting (the client left): the follower stops too."""
+        try:
+            await self._decided.wait()
+        except asyncio.CancelledError:
+            self.cancel_following()
+            raise
+        if self._refusal is not None:
+            raise self._refusal
+
+    async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            if not self._decided.is_set():  # stopped during the lookup (a shutdown)
+                self._refusal = SessionError(
+                    "the server is shutting down", code=ErrorCode.SHUTTING_DOWN
+                )
+                self._decided.set()
+
+    async def _run(self) -> None:
+        try:
+            remote = await self._store.find(self.id, token_key(self._request.resume_token))
+            if remote is None:
+                raise SessionError(
+                    "no resumable session matches this id and token", code=ErrorCode.UNAUTHORIZED
+                )
+        except TokenmuxError as exc:
+            self._refusal = exc
+            self._decided.set()
+            if self._on_refused is not None:
+                self._on_refused(exc)
+            return
+        self._remote = remote
+        self._decided.set()
+        attached = remote.owner_alive and not remote.ended
+        if attached:
+            self._store.send_control(remote.node, Control("attach", remote.key))
+        if self._cancel_pending:
+            self.cancel()
+        logger.info("session %s resumed from node %s", self.id, remote.node)
+        try:
+            async with aclosing(self._store.events(remote, self._request.after_seq)) as events:
+                async for event in events:
+                    if event["type"] == "stream_end":
+                        self._ended = True
+                    self._sink.send(event)
+        finally:
+            if attached and not self._ended:
+                self._store.send_control(remote.node, Control("release", remote.key))

@@ -1,0 +1,102 @@
+"""The interface between the SessionManager and a session store (sans-I/O types)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from server.protocol.envelope import Envelope
+
+__all__ = ["ENDED", "Control", "EventLog", "RemoteSession", "SessionStore"]
+
+ENDED = "-ended-"  # what owner_of_http() answers for a session that has ended
+
+ControlOp = Literal["cancel", "attach", "release"]
+
+
+@dataclass(frozen=True, slots=True)
+class Control:
+    """A message to the node that owns a session.
+
+    ``key`` is the hashed resume token (never the token itself), or for ``scope: http`` the
+    session id of an SSE/HTTP session (what ``POST /api/sessions/{id}/cancel`` knows)."""
+
+    op: ControlOp
+    key: str
+    scope: Literal["token", "http"] = "token"
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteSession:
+    """A session found in the shared registry: who owns it and in what state."""
+
+    session_id: str
+    key: str  # the hashed resume token
+    node: str
+    ended: bool
+    owner_alive: bool
+
+
+class EventLog(Protocol):
+    """A session's shared replay log, written by the node that runs it."""
+
+    @property
+    def sealed(self) -> bool:
+        """True when every appended event has already been written out, so the newest
+        chunk may no longer grow (the outbox must start a new one instead of merging)."""
+        ...
+
+    def append(self, envelope: Envelope) -> None:
+        """Record one event (written out later, in a batch)."""
+        ...
+
+    def detached(self) -> None:
+        """The session's transport went away (recorded in the registry entry)."""
+        ...
+
+
+class SessionStore(Protocol):
+    """Registry, replay log and cancel routing shared by the nodes of a cluster."""
+
+    node: str  # this process's id in the cluster
+    distributed: bool  # False: nothing leaves this process
+
+    async def start(self, on_control: Callable[[Control], None]) -> None:
+        """Begin background work; ``on_control`` receives messages for this node."""
+        ...
+
+    async def aclose(self) -> None:
+        """Flush what is pending (bounded) and stop every background task."""
+        ...
+
+    def open_log(self, session_id: str, key: str, *, http: bool) -> EventLog | None:
+        """Start a session's shared log and registry entry (None: not shared)."""
+        ...
+
+    def close_log(self, log: EventLog) -> None:
+        """The session has ended: its entry and log now expire after the grace period."""
+        ...
+
+    async def find(self, session_id: str, key: str) -> RemoteSession | None:
+        """The registry entry for a hashed token, if it exists and names ``session_id``."""
+        ...
+
+    def events(self, remote: RemoteSession, after_seq: int) -> AsyncGenerator[Envelope, None]:
+        """The logged events with seq > ``after_seq``, then the live ones, until
+        ``stream_end``; a recovery ``metadata`` first when the log was trimmed past
+        ``after_seq``; ``error{node_lost}`` + ``stream_end{error}`` if the owner died."""
+        ...
+
+    async def owner_of_http(self, session_id: str) -> str | None:
+        """The node running the SSE/HTTP session ``session_id``; ``ENDED`` when it ended
+        lately (within the grace period); None when no node knows it."""
+        ...
+
+    def send_control(self, node: str, control: Control) -> None:
+        """Queue ``control`` for ``node`` (delivered in the background, at most once)."""
+        ...
+
+    def health(self) -> dict[str, Any]:
+        """Gauges and counters for /healthz (and a later /metrics)."""
+        ...

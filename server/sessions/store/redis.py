@@ -1,0 +1,447 @@
+"""The shared store on Redis: registry entries, replay logs (Streams) and cancel routing.
+
+Per session, under ``store.key_prefix``:
+
+- ``s:<token hash>``: a hash ``{id, node, state}``; the resume token itself is never stored.
+- ``log:<token hash>``: a Stream, one entry per flushed batch of the session's events
+  (``XADD … MAXLEN ~ resume.buffer_events``), so the store costs one command per batch,
+  not one per token.
+- ``text:<token hash>``: the content so far, for the ``recovered: false`` replay when
+  the log was trimmed (written once the log is long enough to be trimmed, then with
+  ``APPEND`` per batch).
+- ``http:<session id>``: the owner node of an SSE/HTTP session, for the cancel route.
+
+All of these expire ``resume.grace_s`` after the session ended or its node stopped
+refreshing them. Per node: ``node:<id>``, a heartbeat that expires after three missed
+beats, and the pub/sub channel ``ctl:<id>`` on which other nodes send cancel, attach and
+release.
+
+Three tasks, owned here and stopped by ``aclose()``: the writer (flushes whatever was
+logged while its previous round trip was in flight, as one pipeline), the heartbeat
+(which also notices that Redis is back), and the control subscriber.
+
+When Redis is unreachable nothing fails that does not need it: new sessions stream
+without a shared log (resume still works on their own node), logs whose batch could not
+be written are dropped (never resumed with a gap), and ``health()`` says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import AsyncGenerator, Callable
+from typing import Any
+
+import orjson
+from redis import asyncio as aioredis
+from redis.exceptions import RedisError
+
+from server.config import StoreConfig
+from server.errors import ErrorCode, TokenmuxError
+from server.protocol.envelope import Envelope
+from server.sessions.store.base import ENDED, Control, EventLog, RemoteSession
+from server.sessions.store.replay import Keys, LogReader, decode_control, encode_batch
+
+__all__ = ["RedisLog", "RedisStore", "connect"]
+
+logger = logging.getLogger(__name__)
+
+try:  # redis-py >= 7 reads its own version from disk per new connection unless told it
+    from redis.driver_info import DriverInfo
+    from redis.utils import get_lib_version
+
+    _VERSION: str = get_lib_version()  # type: ignore[no-untyped-call]
+    _CLIENT_OPTIONS: dict[str, Any] = {"driver_info": DriverInfo(lib_version=_VERSION)}
+except ImportError:  # pragma: no cover - older redis-py resolves it once, at import
+    _CLIENT_OPTIONS = {}
+
+
+def connect(url: str, **options: Any) -> Any:
+    """An asyncio Redis client for ``url`` that does no blocking I/O in the event loop."""
+    return aioredis.Redis.from_url(url, **_CLIENT_OPTIONS, **options)
+
+
+FAILURES = (RedisError, OSError, TimeoutError)
+READ_COUNT = 512  # log entries per XREAD/XRANGE reply
+
+
+class RedisLog:
+    """One session's shared log: events wait here until the writer's next flush."""
+
+    def __init__(self, store: RedisStore, session_id: str, key: str, *, http: bool) -> None:
+        self.store = store
+        self.session_id = session_id
+        self.key = key
+        self.http = http
+        self.pending: list[Envelope] = []
+        self.registered = False
+        self.state: str | None = "live"  # a state change not written yet
+        self.closed = False
+        self.broken = False
+        self.refreshed = 0.0  # monotonic time of the last expiry refresh
+        self.batches = 0
+        # The text key only matters once MAXLEN may trim the log; until then the text is
+        # kept here and written in one APPEND when the log reaches that length.
+        self.early_text: list[str] | None = []
+
+    @property
+    def sealed(self) -> bool:
+        return not self.pending
+
+    def append(self, envelope: Envelope) -> None:
+        if not self.broken:
+            self.pending.append(envelope)
+            self.store.dirty(self)
+
+    def detached(self) -> None:
+        if not self.closed:
+            self.state = "detached"
+            self.store.dirty(self)
+
+    def write(self, pipe: Any, keys: Keys, ttl_s: int, cap: int, now: float) -> int:
+        """Queue this log's pending work on ``pipe``; return how many events it carries.
+
+        Events are encoded here, at flush time: a chunk the outbox merged text into until
+        now is written whole, and ``sealed`` stops further merging into it."""
+        entry = keys.entry(self.key)
+        if not self.registered:
+            self.registered = True
+            pipe.hset(entry, mapping={"id": self.session_id, "node": self.store.node})
+            if self.http:
+                pipe.set(keys.http(self.session_id), self.store.node, ex=ttl_s)
+        if self.state is not None:
+            pipe.hset(entry, "state", self.state)
+            if self.http and self.state == "ended":
+                pipe.set(keys.http(self.session_id), ENDED, ex=ttl_s)
+            self.state = None
+        events, self.pending = self.pending, []
+        if events:
+            data, text = encode_batch(events)
+            pipe.xadd(keys.log(self.key), {"e": data}, maxlen=cap, approximate=True)
+            self.batches += 1
+            if self.early_text is not None:
+                self.early_text.append(text)
+                if self.batches >= cap:  # from the next XADD on, entries may be trimmed
+                    text, self.early_text = "".join(self.early_text), None
+                else:
+                    text = ""
+            if text:
+                pipe.append(keys.text(self.key), text)
+        if self.closed or now - self.refreshed >= ttl_s / 3:
+            self.refreshed = now
+            for name in (entry, keys.log(self.key), keys.text(self.key)):
+                pipe.expire(name, ttl_s)
+            if self.http:
+                pipe.expire(keys.http(self.session_id), ttl_s)
+        return len(events)
+
+
+class RedisStore:
+    """SessionStore on Redis (see the module docstring)."""
+
+    distributed = True
+
+    def __init__(self, config: StoreConfig, *, grace_s: float, buffer_events: int) -> None:
+        self.config = config
+        self.node = secrets.token_hex(8)
+        self.keys = Keys(config.key_prefix)
+        self._ttl_s = max(1, round(grace_s))
+        self._cap = buffer_events
+        self._block_ms = max(50, round(min(config.heartbeat_s, config.op_timeout_s) * 1000))
+        # Any: the client's replies are typed as unions of every RESP shape.
+        self._redis: Any = connect(
+            config.url, socket_connect_timeout=config.op_timeout_s, health_check_interval=0
+        )
+        self._dirty: dict[RedisLog, None] = {}
+        self._live: set[RedisLog] = set()
+        self._controls: list[tuple[str, Control]] = []
+        self._forget: list[RedisLog] = []
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._on_control: Callable[[Control], None] = lambda _: None
+        self.healthy = True  # optimistic until the first heartbeat says otherwise
+        self.counters = {
+            "ops": 0,  # Redis commands sent by the writer, heartbeat and readers
+            "round_trips": 0,
+            "events_logged": 0,
+            "batches": 0,
+            "errors": 0,
+            "sessions_shared": 0,
+            "sessions_unshared": 0,  # started while Redis was down: resumable here only
+            "logs_dropped": 0,  # a batch failed: the log is dropped rather than gapped
+        }
+
+    # Lifecycle.
+
+    async def start(self, on_control: Callable[[Control], None]) -> None:
+        self._on_control = on_control
+        await self._beat()  # know at once whether Redis is there; never raises
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._write_loop(), name="store writer"),
+            loop.create_task(self._heartbeat_loop(), name="store heartbeat"),
+            loop.create_task(self._control_loop(), name="store control"),
+        ]
+        logger.info("session store: redis, node %s", self.node)
+
+    async def aclose(self) -> None:
+        """Write what is pending (the writer's last flush, bounded), then stop."""
+        for task in self._tasks[1:]:
+            task.cancel()
+        self._closing = True
+        self._wake.set()
+        if self._tasks:
+            writer = self._tasks[0]
+            await asyncio.wait({writer}, timeout=2 * self.config.op_timeout_s)
+            writer.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        if self.healthy:
+            with contextlib.suppress(*FAILURES):
+                async with asyncio.timeout(self.config.op_timeout_s):
+                    await self._redis.delete(self.keys.node(self.node))
+        await self._redis.aclose()
+
+    # Writing (called synchronously by sessions and the manager).
+
+    def open_log(self, session_id: str, key: str, *, http: bool) -> EventLog | None:
+        if not self.healthy:
+            self.counters["sessions_unshared"] += 1
+            return None
+        self.counters["sessions_shared"] += 1
+        log = RedisLog(self, session_id, key, http=http)
+        self._live.add(log)
+        return log
+
+    def close_log(self, log: EventLog) -> None:
+        assert isinstance(log, RedisLog)
+        log.closed = True
+        log.state = "ended"
+        self._live.discard(log)
+        self.dirty(log)
+
+    def dirty(self, log: RedisLog) -> None:
+        self._dirty[log] = None
+        self._wake.set()
+
+    def send_control(self, node: str, control: Control) -> None:
+        self._controls.append((node, control))
+        self._wake.set()
+
+    # Reading.
+
+    async def find(self, session_id: str, key: str) -> RemoteSession | None:
+        try:
+            async with asyncio.timeout(self.config.op_timeout_s):
+                raw = await self._redis.hgetall(self.keys.entry(key))
+                self._count(1)
+                entry = {k.decode(): v.decode() for k, v in raw.items()}
+                if entry.get("id") != session_id or "node" not in entry:
+                    return None
+                alive = bool(await self._redis.exists(self.keys.node(entry["node"])))
+                self._count(1)
+        except FAILURES as exc:
+            self._failed(exc)
+            raise TokenmuxError(
+                "the session store is unavailable; try again", code=ErrorCode.INTERNAL
+            ) from None
+        return RemoteSession(
+            session_id=session_id,
+            key=key,
+            node=entry["node"],
+            ended=entry.get("state") == "ended",
+            owner_alive=alive,
+        )
+
+    async def events(self, remote: RemoteSession, after_seq: int) -> AsyncGenerator[Envelope, None]:
+        reader = LogReader(remote.session_id, after_seq, clock_ms=int(time.time() * 1000))
+        log_key = self.keys.log(remote.key)
+        try:
+            async with asyncio.timeout(self.config.op_timeout_s):
+                pipe = self._redis.pipeline(transaction=False)
+                pipe.xrange(log_key, "-", "+")
+                pipe.get(self.keys.text(remote.key))
+                entries, text = await pipe.execute()
+                self._count(2)
+            last_id = entries[-1][0] if entries else b"0-0"
+            for event in reader.feed([e[1][b"e"] for e in entries], (text or b"").decode()):
+                yield event
+            if not reader.ended and not remote.owner_alive:
+                for event in reader.node_lost():
+                    yield event
+            while not reader.ended:
+                async with asyncio.timeout(self.config.op_timeout_s + self._block_ms / 1000):
+                    reply = await self._redis.xread(
+                        {log_key: last_id}, count=READ_COUNT, block=self._block_ms
+                    )
+                self._count(1)
+                if reply:
+                    entries = reply[0][1]
+                    last_id = entries[-1][0]
+                    for event in reader.feed([e[1][b"e"] for e in entries]):
+                        yield event
+                elif not await self._owner_alive(remote):
+                    # One more read: what the owner wrote just before dying still counts.
+                    async with asyncio.timeout(self.config.op_timeout_s):
+                        reply = await self._redis.xread({log_key: last_id}, count=READ_COUNT)
+                    for _, entries in reply or []:
+                        for event in reader.feed([e[1][b"e"] for e in entries]):
+                            yield event
+                    if not reader.ended:
+                        for event in reader.node_lost():
+                            yield event
+        except FAILURES as exc:
+            # Redis went away while following: the client learns it, like a lost node.
+            self._failed(exc)
+            if not reader.ended:
+                for event in reader.node_lost():
+                    yield event
+
+    async def _owner_alive(self, remote: RemoteSession) -> bool:
+        async with asyncio.timeout(self.config.op_timeout_s):
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.exists(self.keys.node(remote.node))
+            pipe.hget(self.keys.entry(remote.key), "state")
+            alive, state = await pipe.execute()
+        self._count(2)
+        return bool(alive) or state == b"ended"
+
+    async def owner_of_http(self, session_id: str) -> str | None:
+        try:
+            async with asyncio.timeout(self.config.op_timeout_s):
+                node = await self._redis.get(self.keys.http(session_id))
+            self._count(1)
+        except FAILURES as exc:
+            self._failed(exc)
+            return None
+        return node.decode() if node else None
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "type": "redis",
+            "node": self.node,
+            "healthy": self.healthy,
+            "live_logs": len(self._live),
+            **self.counters,
+        }
+
+    # Background tasks.
+
+    async def _write_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self._flush()
+            except FAILURES as exc:
+                self._failed(exc)
+            if self._closing and not (self._dirty or self._controls):
+                return
+
+    async def _flush(self) -> None:
+        """Write everything logged since the last flush as one pipeline (one round trip)."""
+        logs, self._dirty = list(self._dirty), {}
+        controls, self._controls = self._controls, []
+        forget, self._forget = self._forget, []
+        if not (logs or controls or forget):
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        now = time.monotonic()
+        events = 0
+        for log in logs:
+            if not log.broken:
+                events += log.write(pipe, self.keys, self._ttl_s, self._cap, now)
+        for node, control in controls:
+            message = {"op": control.op, "key": control.key, "scope": control.scope}
+            pipe.publish(self.keys.control(node), orjson.dumps(message))
+        for log in forget:
+            pipe.delete(self.keys.entry(log.key), self.keys.log(log.key))
+        commands = len(pipe)
+        try:
+            async with asyncio.timeout(self.config.op_timeout_s):
+                await pipe.execute()
+        except FAILURES:
+            for log in logs:
+                if not log.broken:
+                    # Its batch is lost: drop the log rather than let a resume skip it.
+                    log.broken = True
+                    log.pending.clear()
+                    self._live.discard(log)
+                    self._forget.append(log)
+                    self.counters["logs_dropped"] += 1
+            raise
+        self._count(commands)
+        self.counters["events_logged"] += events
+        self.counters["batches"] += 1
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.heartbeat_s)
+            await self._beat()
+            now = time.monotonic()
+            for log in self._live:
+                if now - log.refreshed >= self._ttl_s / 3:
+                    self.dirty(log)  # keep a quiet live session's keys from expiring
+            if self._forget:
+                self._wake.set()
+
+    async def _beat(self) -> None:
+        try:
+            async with asyncio.timeout(self.config.op_timeout_s):
+                if not self.healthy:
+                    # Pooled connections from before the outage are dead: start afresh.
+                    await self._redis.connection_pool.disconnect(inuse_connections=False)
+                ttl_ms = round(self.config.heartbeat_s * 3000)
+                await self._redis.set(self.keys.node(self.node), b"1", px=ttl_ms)
+            self._count(1)
+        except FAILURES as exc:
+            self._failed(exc)
+        else:
+            if not self.healthy:
+                self.healthy = True
+                logger.warning("session store: redis is back; new sessions are shared again")
+
+    async def _control_loop(self) -> None:
+        channel = self.keys.control(self.node)
+        while True:
+            pubsub: Any = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(channel)
+                while True:
+                    message = await pubsub.get_message(timeout=None)
+                    if message is not None and message["type"] == "message":
+                        self._deliver(message["data"])
+            except FAILURES as exc:
+                self._failed(exc)
+            finally:
+                with contextlib.suppress(*FAILURES):
+                    await pubsub.aclose()
+            await asyncio.sleep(self.config.heartbeat_s)  # back off before resubscribing
+
+    def _deliver(self, raw: bytes) -> None:
+        obj = decode_control(raw)
+        if obj is None or obj["op"] not in ("cancel", "attach", "release"):
+            logger.warning("session store: ignoring a malformed control message")
+            return
+        http = obj.get("scope") == "http"
+        self._on_control(Control(op=obj["op"], key=obj["key"], scope="http" if http else "token"))
+
+    # Health.
+
+    def _count(self, ops: int) -> None:
+        self.counters["ops"] += ops
+        self.counters["round_trips"] += 1
+
+    def _failed(self, exc: BaseException) -> None:
+        self.counters["errors"] += 1
+        if self.healthy:
+            self.healthy = False
+            logger.warning(
+                "session store: redis unavailable (%r); sessions stream on, but new ones "
+                "are resumable on this node only until it is back",
+                exc,
+            )

@@ -1,0 +1,151 @@
+"""The shared store's sans-I/O parts: the log reader, and the replay sink's sealing rule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from server.config import StoreConfig
+from server.protocol.envelope import Envelope
+from server.protocol.stream import SessionStream
+from server.sessions.buffer import ReplayBuffer, ReplayingSink
+from server.sessions.outbox import Outbox
+from server.sessions.store import MemoryStore, build_store
+from server.sessions.store.replay import LogReader, decode_control, encode_batch, token_key
+from tests._client import check_session
+
+
+def session_events(n_chunks: int) -> list[Envelope]:
+    stream = SessionStream("s")
+    events = [stream.start(provider="sim", model="m", resume_token="t")]
+    events += [stream.chunk(f"w{i} ") for i in range(n_chunks)]
+    return events + stream.complete()
+
+
+def entries(events: list[Envelope], size: int) -> list[bytes]:
+    return [encode_batch(events[i : i + size])[0] for i in range(0, len(events), size)]
+
+
+def test_the_reader_sends_each_event_once_in_order_after_the_cut() -> None:
+    events = session_events(10)
+    log = entries(events, 3)
+    reader = LogReader("s", after_seq=4)
+    # The replay and the live follow overlap by an entry: nothing is sent twice.
+    got = reader.feed(log[:3]) + reader.feed(log[2:])
+    assert [e["seq"] for e in got] == list(range(5, len(events)))
+    assert reader.ended
+    assert check_session(events[:5] + got)["reason"] == "complete"
+
+
+def test_a_trimmed_log_starts_with_the_recovery_metadata() -> None:
+    events = session_events(10)
+    text = "".join(e["data"]["content"] for e in events if e["type"] == "content_chunk")
+    reader = LogReader("s", after_seq=1)
+    got = reader.feed(entries(events[6:], 2), text)
+    assert got[0]["type"] == "metadata" and got[0]["seq"] == 5
+    assert got[0]["data"] == {"recovered": False, "content_so_far": "w0 w1 w2 w3 w4 "}
+    assert [e["seq"] for e in got[1:]] == list(range(6, len(events)))
+
+
+def test_a_lost_owner_ends_the_stream_with_node_lost() -> None:
+    events = session_events(10)[:5]  # start and four chunks, then the owner died
+    reader = LogReader("s", after_seq=2)
+    got = reader.feed(entries(events, 2)) + reader.node_lost()
+    whole = events[:3] + got
+    end = check_session(whole)
+    assert end["reason"] == "error"
+    assert whole[-2]["data"]["code"] == "node_lost" and whole[-2]["data"]["retryable"] is True
+
+
+def test_node_lost_after_the_client_saw_more_than_the_log_keeps_seq_increasing() -> None:
+    events = session_events(10)[:3]
+    reader = LogReader("s", after_seq=6)
+    got = reader.feed(entries(events, 5)) + reader.node_lost()
+    assert [e["seq"] for e in got] == [7, 8]
+    assert got[-1]["data"]["chunks"] == 2  # the chunks the log knows of
+
+
+def test_control_messages_are_parsed_defensively() -> None:
+    assert decode_control(orjson.dumps({"op": "cancel", "key": "k"})) == {
+        "op": "cancel",
+        "key": "k",
+    }
+    for raw in (b"not json", b"[]", orjson.dumps({"op": 1, "key": "k"})):
+        assert decode_control(raw) is None
+
+
+def test_tokens_are_stored_as_their_sha256() -> None:
+    key = token_key("secret")
+    assert len(key) == 64 and "secret" not in key
+
+
+class FakeLog:
+    """An EventLog whose flush the test controls."""
+
+    def __init__(self) -> None:
+        self.pending: list[Envelope] = []
+        self.written: list[dict[str, Any]] = []
+
+    @property
+    def sealed(self) -> bool:
+        return not self.pending
+
+    def append(self, envelope: Envelope) -> None:
+        self.pending.append(envelope)
+
+    def detached(self) -> None:
+        return None
+
+    def flush(self) -> None:
+        self.written += orjson.loads(orjson.dumps(self.pending))
+        self.pending = []
+
+
+def test_a_chunk_already_logged_is_never_merged_into() -> None:
+    """Under backpressure the outbox merges text into its queued chunk, but not once the
+    shared log has written that chunk: the log and the client see the same events."""
+    outbox = Outbox(
+        merge_bytes=0, max_bytes=1 << 20, on_ready=lambda: None, on_overflow=lambda: None
+    )
+    outbox.paused = True  # the client lags: merging is on
+    log = FakeLog()
+    sink = ReplayingSink(ReplayBuffer(1000), outbox, log)
+    stream = SessionStream("s")
+    sink.send(stream.start(provider="sim", model="m", resume_token="t"))
+    for i in range(12):
+        sink.send_text(stream, f"w{i} ")
+        if i % 4 == 1:
+            log.flush()  # the store's writer ran between two tokens
+    for event in stream.complete():
+        sink.send(event)
+    log.flush()
+    delivered = outbox.drain()
+    assert check_session(delivered)["text"] == "".join(f"w{i} " for i in range(12))
+    assert log.written == orjson.loads(orjson.dumps(delivered))
+    assert outbox.merged > 0  # merging still happens between two flushes
+
+
+def test_the_memory_store_shares_nothing() -> None:
+    store = build_store(StoreConfig(), grace_s=30, buffer_events=16)
+    assert isinstance(store, MemoryStore) and not store.distributed
+    assert store.open_log("s", "k", http=False) is None
+    assert store.health() == {"type": "memory", "healthy": True}
+
+
+def test_a_closed_outbox_leaves_no_hole_in_the_log() -> None:
+    outbox = Outbox(
+        merge_bytes=0, max_bytes=1 << 20, on_ready=lambda: None, on_overflow=lambda: None
+    )
+    outbox.paused = True  # the client lags: merging is on
+    log = FakeLog()
+    sink = ReplayingSink(ReplayBuffer(1000), outbox, log)
+    stream = SessionStream("s")
+    sink.send(stream.start(provider="sim", model="m", resume_token="t"))
+    sink.send_text(stream, "a")
+    outbox.close()  # e.g. a slow consumer overflowed; the detach comes a step later
+    sink.send_text(stream, "b")
+    for event in stream.complete():
+        sink.send(event)
+    log.flush()
+    assert check_session(log.written)["text"] == "ab"
