@@ -195,7 +195,27 @@ def _live_families(app: web.Application) -> list[Metric]:
         )
     )
     families.extend(_transport_families(tallies))
+    families.extend(_store_families(app[MANAGER].store.health()))
     return families
+
+
+def _store_families(health: dict[str, Any]) -> Iterator[Metric]:
+    """The session store: whether it is reachable (Redis) and what it has done."""
+    yield GaugeMetricFamily(
+        "tokenmux_store_healthy",
+        "1 while the session store is reachable (always 1 for the embedded memory store).",
+        value=1 if health.get("healthy") else 0,
+    )
+    for key, value in sorted(health.items()):
+        if isinstance(value, int) and not isinstance(value, bool) and key != "live_logs":
+            yield CounterMetricFamily(
+                f"tokenmux_store_{key}", f"Session store: {key.replace('_', ' ')}.", value=value
+            )
+    if "live_logs" in health:
+        yield GaugeMetricFamily(
+            "tokenmux_store_live_logs", "Replay logs open in the shared store.",
+            value=health["live_logs"],
+        )  # fmt: skip
 
 
 class _Scrape:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -252,6 +253,9 @@ async def test_without_redis_sessions_stream_and_resume_comes_back(
     await again.close()
     health = await a.health()
     assert health["status"] == "ok" and health["store"]["sessions_unshared"] >= 1
+    metrics = await scrape_metrics(a.url)
+    assert "tokenmux_store_healthy 0.0" in metrics
+    assert re.search(r"^tokenmux_store_sessions_unshared_total [1-9]", metrics, re.M)
     await redis.start()
     await a.wait_health(lambda h: h["store"]["healthy"] is True, within=5)
     await b.wait_health(lambda h: h["store"]["healthy"] is True, within=5)
@@ -259,6 +263,12 @@ async def test_without_redis_sessions_stream_and_resume_comes_back(
     events = await cut_and_resume_elsewhere(a, b, "again", 5)
     assert check_session(events)["reason"] == "complete"
     await first.close()
+
+
+async def scrape_metrics(url: str) -> str:
+    async with aiohttp.ClientSession() as http, http.get(url + "/metrics") as response:
+        assert response.status == 200
+        return await response.text()
 
 
 async def test_an_sse_session_resumes_as_eventsource_on_another_node(cluster: Cluster) -> None:

@@ -53,6 +53,7 @@ async def test_live_gauges_and_session_counters(server: RunningServer) -> None:
     assert value(live, "tokenmux_open_connections", transport="ws") == 1
     assert value(live, "tokenmux_live_sessions") == 1
     assert value(live, "process_resident_memory_bytes") > 0
+    assert value(live, "tokenmux_store_healthy") == 1  # the embedded memory store
     assert "process_cpu_seconds_total" in {name for name, _ in live}
 
     await client.start("done", params={"max_tokens": 4})
