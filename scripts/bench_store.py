@@ -77,6 +77,7 @@ async def run_store(
             session=f"b{i}",
             messages=(Message(role="user", content="x"),),
             params={"max_tokens": per_session - 1, "tokens_per_second": rate, "ttft_ms": 0},
+            on_disconnect="detach",  # resumable: only such sessions are logged
         )
         started.append(scope.start(start, DetachedSink()))
     for session in started:
