@@ -40,7 +40,8 @@ from server.sessions.manager import SessionManager
 from server.sessions.outbox import DetachedSink
 from server.sessions.store import build_store
 from tests._client import WsClient, check_session
-from tests.cluster.conftest import OutputLog, RedisServer
+from tests._process import OutputLog, spawn_server
+from tests.cluster.conftest import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ["PYTHONASYNCIODEBUG"] = ""  # tests.conftest, imported above, turns it on
@@ -113,16 +114,7 @@ async def launch_node(redis: RedisServer, tmp: Path, name: str) -> tuple[Any, Ou
     }
     path = tmp / f"{name}.yaml"
     path.write_text(json.dumps(config))
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "server", "serve", "--config", str(path), "--port", "0",
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        env={**os.environ, "PYTHONASYNCIODEBUG": ""},
-    )  # fmt: skip
-    assert process.stdout is not None
-    output = OutputLog(process.stdout)
-    url = (await output.wait_for(r"listening on (http://\S+)", within=20)).group(1)
+    process, output, url = await spawn_server(path)
     return process, output, url
 
 

@@ -9,14 +9,11 @@ and the tasks that read their output are cancelled and awaited.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
-import re
 import shutil
 import signal
 import socket
-import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +21,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests._process import OutputLog, spawn_server
 from tests.conftest import merge
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -45,43 +43,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-class OutputLog:
-    """The lines a child process prints, readable while it runs, with waits on them."""
-
-    def __init__(self, stream: asyncio.StreamReader) -> None:
-        self.lines: list[str] = []
-        self._changed = asyncio.Condition()
-        self.task = asyncio.create_task(self._read(stream), name="child output")
-
-    async def _read(self, stream: asyncio.StreamReader) -> None:
-        while line := await stream.readline():
-            async with self._changed:
-                self.lines.append(line.decode(errors="replace").rstrip())
-                self._changed.notify_all()
-        async with self._changed:
-            self.lines.append("<eof>")
-            self._changed.notify_all()
-
-    async def wait_for(self, pattern: str, *, within: float = 10) -> re.Match[str]:
-        """The first line (from the start) matching ``pattern``, waiting for it."""
-        regex = re.compile(pattern)
-        found: list[re.Match[str]] = []
-
-        def seen() -> bool:
-            found[:] = [m for line in self.lines if (m := regex.search(line))][:1]
-            return bool(found) or "<eof>" in self.lines
-
-        async with asyncio.timeout(within), self._changed:
-            await self._changed.wait_for(seen)
-        assert found, f"no line matched {pattern!r}:\n" + "\n".join(self.lines[-30:])
-        return found[0]
-
-    async def aclose(self) -> None:
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.task
 
 
 class RedisServer:
@@ -179,18 +140,9 @@ async def cluster(redis: RedisServer, tmp_path: Path) -> AsyncIterator[Callable[
         config = merge(NODE_CONFIG, {"store": store, **sections})
         path = tmp_path / f"node{len(nodes)}.yaml"
         await asyncio.to_thread(path.write_text, json.dumps(config))
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "server", "serve", "--config", str(path), "--port", "0",
-            cwd=ROOT,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            env={**os.environ, "PYTHONASYNCIODEBUG": ""},
-        )  # fmt: skip
-        assert process.stdout is not None
-        output = OutputLog(process.stdout)
-        node = Node(process, output, "")
+        process, output, url = await spawn_server(path)
+        node = Node(process, output, url)
         nodes.append(node)
-        node.url = (await output.wait_for(r"listening on (http://\S+)", within=20)).group(1)
         return node
 
     try:

@@ -15,10 +15,10 @@ import pytest
 
 from server.sessions.store.redis import connect
 from tests._client import WsClient, check_session
+from tests._sse import open_detached_sse, parse_eventsource
 from tests.cluster.conftest import HEARTBEAT_S, Node, RedisServer
 from tests.providers.conftest import entry
 from tests.providers.upstream import Reply, Upstream, start_upstream
-from tests.transports.test_sse_functional import parse_sse
 
 Cluster = Callable[..., Any]
 
@@ -274,30 +274,12 @@ async def scrape_metrics(url: str) -> str:
 async def test_an_sse_session_resumes_as_eventsource_on_another_node(cluster: Cluster) -> None:
     a, b = await cluster(), await cluster()
     async with aiohttp.ClientSession() as http:
-        body = {
-            "prompt": "x",
-            "session_id": "es",
-            "on_disconnect": "detach",
-            "llm_params": {"max_tokens": 30, "tokens_per_second": 200},
-        }
-        response = await http.post(a.url + "/api/stream", json=body)
-        head = b"".join([await response.content.readuntil(b"\n\n") for _ in range(4)])
-        first, _ = parse_sse(head + b"data: [DONE]\n\n")  # seq 0-3
-        response.close()
-        token = first[0]["data"]["resume_token"]
+        first, token = await open_detached_sse(http, a.url, "es")  # seq 0-3 seen on A
         url = f"{b.url}/api/sessions/es/events?resume_token={token}"
         async with http.get(url, headers={"Last-Event-ID": "3"}) as resumed:
             assert resumed.headers["Content-Type"] == "text/event-stream"
             raw = await resumed.read()
-    blocks = raw.split(b"\n\n")
-    assert blocks[-2:] == [b"data: [DONE]", b""]
-    replay = []
-    for block in blocks[:-2]:
-        if not block.startswith(b":"):
-            id_line, data_line = block.split(b"\n")
-            event = json.loads(data_line[6:])
-            assert id_line == b"id: %d" % event["seq"]
-            replay.append(event)
+    replay = parse_eventsource(raw)
     assert check_session(first + replay)["reason"] == "complete"
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 from collections.abc import Callable
 from typing import Any
@@ -16,8 +15,8 @@ from server.config import Config
 from server.sessions.session import Session
 from server.state import MANAGER
 from tests._client import WsClient, check_session
+from tests._sse import open_detached_sse, parse_eventsource
 from tests.conftest import ConfigFactory
-from tests.transports.test_sse_functional import parse_sse
 
 PARAMS = {"max_tokens": 60, "tokens_per_second": 400}
 
@@ -174,17 +173,7 @@ async def test_resume_off_means_null_tokens_and_cancel_on_close(
 
 async def test_eventsource_resume_route_honours_last_event_id(server: RunningServer) -> None:
     async with aiohttp.ClientSession() as http:
-        body = {
-            "prompt": "x",
-            "session_id": "es",
-            "on_disconnect": "detach",
-            "llm_params": {"max_tokens": 30, "tokens_per_second": 200},
-        }
-        response = await http.post(server.url + "/api/stream", json=body)
-        head = b"".join([await response.content.readuntil(b"\n\n") for _ in range(4)])
-        first, _ = parse_sse(head + b"data: [DONE]\n\n")  # the four events seen: seq 0-3
-        response.close()
-        token = first[0]["data"]["resume_token"]
+        first, token = await open_detached_sse(http, server.url, "es")  # seq 0-3 seen
         url = f"{server.url}/api/sessions/es/events?resume_token={token}"
         async with http.get(url, headers={"Last-Event-ID": "3"}) as resumed:
             assert resumed.headers["Content-Type"] == "text/event-stream"
@@ -192,16 +181,7 @@ async def test_eventsource_resume_route_honours_last_event_id(server: RunningSer
         async with http.get(url.replace(token, "wrong")) as refused:
             assert refused.status == 401
             assert (await refused.json())["error"]["code"] == "unauthorized"
-    blocks = raw.split(b"\n\n")
-    assert blocks[-2:] == [b"data: [DONE]", b""]
-    replay = []
-    for block in blocks[:-2]:
-        if block.startswith(b":"):
-            continue
-        id_line, data_line = block.split(b"\n")
-        event = json.loads(data_line[6:])
-        assert id_line == b"id: %d" % event["seq"]
-        replay.append(event)
+    replay = parse_eventsource(raw)
     assert replay[0]["seq"] == 4
     check_session(first + replay)
 

@@ -15,8 +15,8 @@ from server.app import RunningServer
 from server.config import Config
 from tests._client import WsClient, check_session
 from tests._rawws import RawWebSocket
+from tests._sse import parse_sse
 from tests.conftest import ConfigFactory
-from tests.transports.test_sse_functional import parse_sse
 
 
 async def test_shutdown_drains_then_ends_the_rest_and_closes_1001(

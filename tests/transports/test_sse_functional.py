@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -15,23 +14,8 @@ from server.config import Config
 from server.sessions.session import Session
 from server.state import MANAGER
 from tests._client import check_session
+from tests._sse import parse_sse
 from tests.conftest import ConfigFactory
-
-
-def parse_sse(raw: bytes) -> tuple[list[dict[str, Any]], list[bytes]]:
-    """Split an SSE body into its data events, checking the framing rules of PROTOCOL §4/§8."""
-    assert b"\r" not in raw
-    assert raw.endswith(b"data: [DONE]\n\n"), raw[-80:]
-    blocks = raw[:-2].split(b"\n\n")
-    events, comments = [], []
-    for block in blocks[:-1]:
-        if block.startswith(b":"):
-            comments.append(block)
-            continue
-        assert block.startswith(b"data: ") and b"\n" not in block, block
-        events.append(json.loads(block[6:]))
-    assert blocks[-1] == b"data: [DONE]"
-    return events, comments
 
 
 async def post_stream(url: str, body: Any) -> tuple[aiohttp.ClientResponse, bytes]:
