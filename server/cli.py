@@ -17,6 +17,7 @@ from server.bench.main import add_bench_parser, run_bench
 from server.config import Config, load_config
 from server.errors import ConfigError
 from server.logs import configure_logging
+from server.state import MANAGER
 
 __all__ = ["main"]
 
@@ -88,7 +89,7 @@ async def serve(config: Config) -> None:
     logger.info(
         "tokenmux listening on %s (providers: %s, loop: %s)",
         running.url,
-        ", ".join(config.providers.entries),
+        ", ".join(running.app[MANAGER].providers.names),  # served: keyless entries are not
         type(loop).__module__.split(".")[0],
     )
     try:
