@@ -18,6 +18,7 @@ from enum import Enum
 from typing import Any, Literal
 
 from server.protocol.envelope import Envelope, EventType
+from server.protocol.merge import merge
 
 __all__ = ["EndReason", "SessionStream", "StreamStateError", "estimate_tokens"]
 
@@ -147,21 +148,32 @@ class SessionStream:
             "data": {"content": text, "index": index, "accumulated_length": length},
         }
 
-    def extend_chunk(self, pending: Envelope, text: str) -> None:
-        """Append ``text`` to this session's newest chunk, which has not been sent yet.
+    def merge_chunk(self, newest: Envelope, text: str) -> Envelope:
+        """``newest`` with ``text`` appended, as a new envelope that replaces it.
 
-        Used under backpressure instead of ``chunk()``: no seq or index is spent, and
-        ``accumulated_length`` of the merged chunk stays true. After calling this the caller
-        must not have sent ``pending`` already; it is the caller's job to know that.
+        How the session merges under backpressure (PROTOCOL.md §7): ``newest`` must be this
+        session's newest event, a content_chunk no reader has taken yet. The merged chunk
+        keeps its seq and index (no seq is spent), and its ``accumulated_length`` stays
+        true. The caller swaps it for ``newest`` wherever ``newest`` is queued.
         """
-        self._expect(_State.OPEN, "extend_chunk")
-        data = pending["data"]
-        if pending["session"] != self.session_id or data["index"] != self._chunks - 1:
-            raise StreamStateError("only the newest chunk of this session can be extended")
+        self._expect(_State.OPEN, "merge_chunk")
+        if (
+            newest["type"] != _CONTENT_CHUNK
+            or newest["session"] != self.session_id
+            or newest["seq"] != self._seq - 1
+        ):
+            raise StreamStateError("only this session's newest event, a chunk, can be merged")
         self._parts.append(text)
         self._length += len(text)
-        data["content"] += text
-        data["accumulated_length"] = self._length
+        data = newest["data"]
+        continuation: Envelope = {
+            "type": _CONTENT_CHUNK,
+            "session": self.session_id,
+            "seq": newest["seq"],
+            "timestamp": int(self._clock() * 1000),
+            "data": {"content": text, "index": data["index"], "accumulated_length": self._length},
+        }
+        return merge((newest, continuation))
 
     def record_usage(self, input_tokens: int, output_tokens: int) -> None:
         """Remember the provider's own usage count (used by stream_end)."""

@@ -1,8 +1,8 @@
 """ReplayBuffer: a session's recent events, for resume after reconnect (PROTOCOL.md §6).
 
-Pure and synchronous. It holds the same envelope objects that were queued for sending, so
-a chunk merged under backpressure is merged here too and the replay matches what a
-connected client would have received.
+Pure and synchronous. It holds the same envelope objects that were queued for sending; a
+chunk merged under backpressure replaces its unmerged self here too, so the replay matches
+what a connected client would have received.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections import deque
 
 from server.protocol.envelope import Envelope
-from server.protocol.stream import SessionStream
 from server.sessions.outbox import Sink
 from server.sessions.store.base import EventLog
 
@@ -28,6 +27,11 @@ class ReplayBuffer:
 
     def append(self, envelope: Envelope) -> None:
         self._events.append(envelope)
+
+    def replace(self, newest: Envelope, merged: Envelope) -> None:
+        """Put ``merged`` in place of the newest event, if that is ``newest``."""
+        if self._events and self._events[-1] is newest:
+            self._events[-1] = merged
 
     @property
     def first_seq(self) -> int | None:
@@ -56,9 +60,9 @@ class ReplayingSink:
     connection; the swap and the replay happen in one synchronous step, so nothing is lost
     or sent twice.
 
-    ``log``, when the session is shared with other nodes, records every event too. Once
-    the log has written a chunk out, that chunk must not grow: new text then starts a new
-    chunk instead of being merged into the queued one.
+    ``log``, when the session is shared with other nodes, records every event too. A chunk
+    merges only while every queue still holds it: once the log has written it out, new
+    text starts a new chunk, so the log and the client see the same events.
     """
 
     def __init__(self, buffer: ReplayBuffer, target: Sink, log: EventLog | None = None) -> None:
@@ -66,23 +70,22 @@ class ReplayingSink:
         self.target = target
         self.log = log
 
+    @property
+    def lagging(self) -> bool:
+        return self.target.lagging
+
     def send(self, envelope: Envelope) -> None:
         self.buffer.append(envelope)
         if self.log is not None:
             self.log.append(envelope)
         self.target.send(envelope)
 
-    def send_text(self, stream: SessionStream, text: str) -> Envelope | None:
-        envelope: Envelope | None
-        # A chunk the log has written out must not grow: start a new one instead.
-        if self.log is not None and self.log.sealed:
-            chunk = stream.chunk(text)
-            self.target.send(chunk)
-            envelope = chunk
-        else:
-            envelope = self.target.send_text(stream, text)
-        if envelope is not None:
-            self.buffer.append(envelope)
-            if self.log is not None:
-                self.log.append(envelope)
-        return envelope
+    def holds(self, envelope: Envelope) -> bool:
+        log = self.log
+        return self.target.holds(envelope) and (log is None or log.holds(envelope))
+
+    def replace(self, queued: Envelope, merged: Envelope) -> None:
+        self.target.replace(queued, merged)
+        self.buffer.replace(queued, merged)
+        if self.log is not None:
+            self.log.replace(queued, merged)

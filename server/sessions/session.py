@@ -1,9 +1,10 @@
 """Session: one generation, run as one asyncio task owned by the SessionManager.
 
-``run()`` drives provider events through a SessionStream into a Sink. Cancelling the task
-is the only way to stop it early, and it always ends the stream properly: the CancelledError
-lands inside the provider's read (which aborts the upstream request) and becomes
-``stream_end`` with the reason set by whoever cancelled (cancelled, shutdown, timeout).
+``run()`` drives provider events through a SessionStream and an Emitter into a Sink.
+Cancelling the task is the only way to stop it early, and it always ends the stream
+properly: the CancelledError lands inside the provider's read (which aborts the upstream
+request) and becomes ``stream_end`` with the reason set by whoever cancelled (cancelled,
+shutdown, timeout).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from server.providers.base import (
     TextDelta,
     Usage,
 )
+from server.sessions.emitter import Emitter
 from server.sessions.outbox import Sink
 
 if TYPE_CHECKING:
@@ -53,7 +55,6 @@ class Session:
         self.id = start.session
         self.start = start
         self.provider = provider
-        self.sink = sink
         self.resume_token = resume_token
         self.request = ProviderRequest(
             messages=start.messages,
@@ -63,6 +64,7 @@ class Session:
         )
         self.model = self.request.model or provider.default_model
         self.stream = SessionStream(self.id, prompt_chars=self.request.prompt_chars, clock=clock)
+        self.out = Emitter(self.stream, sink)
         self.end_reason: EndReason | None = None
         self.task: asyncio.Task[None] | None = None  # set by the manager, which owns it
         self.scope: SessionScope  # the registry holding it now; set by the manager
@@ -85,12 +87,16 @@ class Session:
                 self.tally.cancel_requested_at = time.monotonic()
             self.task.cancel()
 
+    @property
+    def sink(self) -> Sink:
+        return self.out.sink
+
     def retarget(self, sink: Sink) -> None:
         """Send future events to ``sink`` (resume on a new transport, or detach)."""
-        if hasattr(self.sink, "target"):
-            self.sink.target = sink
+        if hasattr(self.out.sink, "target"):
+            self.out.sink.target = sink
         else:
-            self.sink = sink
+            self.out.sink = sink
 
     def open(self) -> None:
         """Send ``stream_start``. Called by the manager before the task exists, so even a
@@ -146,7 +152,7 @@ class Session:
                         if ttft_ms is None:
                             self.tally.ttft_s = time.monotonic() - began
                             ttft_ms = round(self.tally.ttft_s * 1000)
-                        self.sink.send_text(self.stream, text)
+                        self.out.text(text)
                         if delay:
                             await asyncio.sleep(delay)
                     case Usage(input_tokens, output_tokens):
@@ -184,7 +190,7 @@ class Session:
             record_fallback(self.tally, from_provider=provider, to_provider=next_provider)
 
     def _emit(self, envelope: Envelope) -> None:
-        self.sink.send(envelope)
+        self.out.send(envelope)
 
     def _finish(self, envelopes: list[Envelope]) -> None:
         for envelope in envelopes:

@@ -57,24 +57,30 @@ def test_provider_usage_replaces_the_estimate() -> None:
     assert end["data"]["usage"] == {"input_tokens": 10, "output_tokens": 20, "estimated": False}
 
 
-def test_extending_the_newest_chunk_spends_no_seq() -> None:
+def test_merging_into_the_newest_chunk_spends_no_seq() -> None:
     """A merged chunk keeps its seq and index; its accumulated_length grows."""
     stream = new_stream()
     stream.start(provider="sim", model="m", resume_token=None)
     chunk = stream.chunk("ab")
-    stream.extend_chunk(chunk, "cd")
-    assert chunk["data"] == {"content": "abcd", "index": 0, "accumulated_length": 4}
+    merged = stream.merge_chunk(chunk, "cd")
+    assert merged["data"] == {"content": "abcd", "index": 0, "accumulated_length": 4}
+    assert merged["seq"] == chunk["seq"] == 1
+    assert chunk["data"] == {"content": "ab", "index": 0, "accumulated_length": 2}  # untouched
     assert stream.metadata({})["seq"] == 2
     assert stream.chunks == 1 and stream.text() == "abcd"
 
 
-def test_only_the_newest_chunk_can_be_extended() -> None:
+def test_only_the_newest_chunk_can_be_merged_into() -> None:
     stream = new_stream()
     stream.start(provider="sim", model="m", resume_token=None)
     first = stream.chunk("a")
     stream.chunk("b")
     with pytest.raises(StreamStateError):
-        stream.extend_chunk(first, "c")
+        stream.merge_chunk(first, "c")
+    newest = stream.chunk("c")
+    stream.metadata({})
+    with pytest.raises(StreamStateError):
+        stream.merge_chunk(newest, "d")  # an event came after it
 
 
 @pytest.mark.parametrize("reason", ["complete", "error"])
@@ -120,7 +126,7 @@ def apply(stream: SessionStream, events: list[Envelope], op: str, arg: Any) -> N
         case "merge":
             # The outbox merges only into the session's newest queued event, when a chunk.
             if events[-1]["type"] == "content_chunk":
-                stream.extend_chunk(events[-1], arg)
+                events[-1] = stream.merge_chunk(events[-1], arg)
             else:
                 events.append(stream.chunk(arg))
         case "usage":

@@ -1,4 +1,4 @@
-"""The shared store's sans-I/O parts: the log reader, and the replay sink's sealing rule."""
+"""The shared store's sans-I/O parts: the log reader, and the replay sink's merging rule."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from server.config import StoreConfig
 from server.protocol.envelope import Envelope
 from server.protocol.stream import SessionStream
 from server.sessions.buffer import ReplayBuffer, ReplayingSink
+from server.sessions.emitter import Emitter
 from server.sessions.outbox import Outbox
 from server.sessions.store import MemoryStore, build_store
 from server.sessions.store.replay import LogReader, decode_control, encode_batch, token_key
@@ -87,12 +88,14 @@ class FakeLog:
         self.pending: list[Envelope] = []
         self.written: list[dict[str, Any]] = []
 
-    @property
-    def sealed(self) -> bool:
-        return not self.pending
-
     def append(self, envelope: Envelope) -> None:
         self.pending.append(envelope)
+
+    def holds(self, envelope: Envelope) -> bool:
+        return bool(self.pending) and self.pending[-1] is envelope
+
+    def replace(self, newest: Envelope, merged: Envelope) -> None:
+        self.pending[-1] = merged
 
     def detached(self) -> None:
         return None
@@ -112,13 +115,14 @@ def test_a_chunk_already_logged_is_never_merged_into() -> None:
     log = FakeLog()
     sink = ReplayingSink(ReplayBuffer(1000), outbox, log)
     stream = SessionStream("s")
-    sink.send(stream.start(provider="sim", model="m", resume_token="t"))
+    out = Emitter(stream, sink)
+    out.send(stream.start(provider="sim", model="m", resume_token="t"))
     for i in range(12):
-        sink.send_text(stream, f"w{i} ")
+        out.text(f"w{i} ")
         if i % 4 == 1:
             log.flush()  # the store's writer ran between two tokens
     for event in stream.complete():
-        sink.send(event)
+        out.send(event)
     log.flush()
     delivered = outbox.drain()
     assert check_session(delivered)["text"] == "".join(f"w{i} " for i in range(12))
@@ -141,11 +145,12 @@ def test_a_closed_outbox_leaves_no_hole_in_the_log() -> None:
     log = FakeLog()
     sink = ReplayingSink(ReplayBuffer(1000), outbox, log)
     stream = SessionStream("s")
-    sink.send(stream.start(provider="sim", model="m", resume_token="t"))
-    sink.send_text(stream, "a")
+    out = Emitter(stream, sink)
+    out.send(stream.start(provider="sim", model="m", resume_token="t"))
+    out.text("a")
     outbox.close()  # e.g. a slow consumer overflowed; the detach comes a step later
-    sink.send_text(stream, "b")
+    out.text("b")
     for event in stream.complete():
-        sink.send(event)
+        out.send(event)
     log.flush()
     assert check_session(log.written)["text"] == "ab"

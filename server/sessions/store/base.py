@@ -41,14 +41,16 @@ class RemoteSession:
 class EventLog(Protocol):
     """A session's shared replay log, written by the node that runs it."""
 
-    @property
-    def sealed(self) -> bool:
-        """True when every appended event has already been written out, so the newest
-        chunk may no longer grow (the outbox must start a new one instead of merging)."""
-        ...
-
     def append(self, envelope: Envelope) -> None:
         """Record one event (written out later, in a batch)."""
+        ...
+
+    def holds(self, envelope: Envelope) -> bool:
+        """True while ``envelope``, the newest event appended, waits to be written."""
+        ...
+
+    def replace(self, newest: Envelope, merged: Envelope) -> None:
+        """Write ``merged`` instead of ``newest``, which holds() says is still waiting."""
         ...
 
     def detached(self) -> None:

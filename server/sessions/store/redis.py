@@ -87,14 +87,17 @@ class RedisLog:
         # kept here and written in one APPEND when the log reaches that length.
         self.early_text: list[str] | None = []
 
-    @property
-    def sealed(self) -> bool:
-        return not self.pending
-
     def append(self, envelope: Envelope) -> None:
         if not self.broken:
             self.pending.append(envelope)
             self.store.dirty(self)
+
+    def holds(self, envelope: Envelope) -> bool:
+        return bool(self.pending) and self.pending[-1] is envelope
+
+    def replace(self, newest: Envelope, merged: Envelope) -> None:
+        if self.holds(newest):
+            self.pending[-1] = merged
 
     def detached(self) -> None:
         if not self.closed:
@@ -104,8 +107,8 @@ class RedisLog:
     def write(self, pipe: Any, keys: Keys, ttl_s: int, cap: int, now: float) -> int:
         """Queue this log's pending work on ``pipe``; return how many events it carries.
 
-        Events are encoded here, at flush time: a chunk the outbox merged text into until
-        now is written whole, and ``sealed`` stops further merging into it."""
+        Events are encoded here, at flush time: a chunk merged under backpressure until now
+        is written as merged, and once written it no longer holds() for further merging."""
         entry = keys.entry(self.key)
         if not self.registered:
             self.registered = True

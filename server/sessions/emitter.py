@@ -1,0 +1,53 @@
+"""Emitter: a session's one way out, where it decides event boundaries and merging.
+
+The session's SessionStream builds every envelope (seq, index, lengths); the emitter queues
+it on the session's sink. Under backpressure (the sink says it is ``lagging``) new text
+does not become one more event: while the session's newest event is a chunk that every
+queue still holds, the emitter merges the text into it (SessionStream.merge_chunk, which
+spends no seq) and has the sink swap the queued chunk for the merged one. Envelopes are
+never changed once queued, so every queue (connection outbox, replay buffer, shared log)
+holds the same events, and the client's and the log's views cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from server.protocol.envelope import Envelope
+from server.protocol.merge import MAX_MERGED_CHARS
+from server.protocol.stream import SessionStream
+from server.sessions.outbox import Sink
+
+__all__ = ["Emitter"]
+
+
+class Emitter:
+    """Queues one session's events on its sink, merging text while the reader lags."""
+
+    __slots__ = ("_newest_chunk", "sink", "stream")
+
+    def __init__(self, stream: SessionStream, sink: Sink) -> None:
+        self.stream = stream
+        self.sink = sink
+        # The session's newest event when it is a chunk: the only one text can merge into.
+        self._newest_chunk: Envelope | None = None
+
+    def send(self, envelope: Envelope) -> None:
+        """Queue an event that is not text (start, metadata, the end)."""
+        self._newest_chunk = None
+        self.sink.send(envelope)
+
+    def text(self, text: str) -> Envelope | None:
+        """Queue ``text`` as a new chunk and return it, or merge it and return None."""
+        # The per-token path: one attribute test while the reader keeps up.
+        newest, sink = self._newest_chunk, self.sink
+        if (
+            newest is not None
+            and sink.lagging
+            and len(newest["data"]["content"]) < MAX_MERGED_CHARS
+            and sink.holds(newest)
+        ):
+            merged = self._newest_chunk = self.stream.merge_chunk(newest, text)
+            sink.replace(newest, merged)
+            return None
+        envelope = self._newest_chunk = self.stream.chunk(text)
+        sink.send(envelope)
+        return envelope
