@@ -1,19 +1,24 @@
 """Encodings of the envelope, negotiated as WebSocket subprotocols.
 
 ``tokenmux.v1.json`` sends compact JSON in text frames (the default); ``tokenmux.v1.msgpack``
-sends the same envelope as MessagePack in binary frames. Decoding never raises anything but
-ProtocolError(bad_request): a frame in the wrong encoding is bad_request too.
+sends the same envelope as MessagePack in binary frames. A codec decodes what the client
+sends and names the encoder of what the server sends (ws_json.py, ws_msgpack.py).
+Decoding never raises anything but ProtocolError(bad_request): a frame in the wrong
+encoding is bad_request too.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import msgpack
 import orjson
 
 from server.errors import ErrorCode, ProtocolError
-from server.protocol.envelope import Envelope
+from server.protocol.encoding import Encoder, Tally
+from server.protocol.ws_json import WsJsonEncoder
+from server.protocol.ws_msgpack import WsMsgpackEncoder
 
 __all__ = [
     "CODECS",
@@ -29,16 +34,15 @@ MSGPACK_SUBPROTOCOL = "tokenmux.v1.msgpack"
 
 
 class Codec(Protocol):
-    """Turns envelopes into frame payloads and frame payloads into plain objects."""
+    """Turns frame payloads into plain objects, and names the encoder of the way back."""
 
     name: str
     subprotocol: str
     binary: bool
 
-    def encode(self, envelope: Envelope) -> str | bytes: ...
-
-    def encode_bytes(self, envelope: Envelope) -> bytes:
-        """The frame payload as bytes (UTF-8 for JSON): what the batch writer frames."""
+    @property
+    def encoder(self) -> Callable[[Tally], Encoder]:
+        """Makes a connection's encoder, counting into the given tally."""
         ...
 
     def decode(self, payload: str | bytes) -> Any: ...
@@ -48,12 +52,7 @@ class JsonCodec:
     name = "json"
     subprotocol = JSON_SUBPROTOCOL
     binary = False
-
-    def encode(self, envelope: Envelope) -> str:
-        return orjson.dumps(envelope).decode()
-
-    # orjson already produces UTF-8: the writer frames these bytes as text without a decode.
-    encode_bytes = staticmethod(orjson.dumps)
+    encoder = WsJsonEncoder
 
     def decode(self, payload: str | bytes) -> Any:
         if not isinstance(payload, str):
@@ -70,16 +69,7 @@ class MsgpackCodec:
     name = "msgpack"
     subprotocol = MSGPACK_SUBPROTOCOL
     binary = True
-
-    def __init__(self) -> None:
-        # One reusable Packer: packb() builds a new one per call, a cost paid per event.
-        self._pack = msgpack.Packer(use_bin_type=True).pack
-
-    def encode(self, envelope: Envelope) -> bytes:
-        return self._pack(envelope)
-
-    def encode_bytes(self, envelope: Envelope) -> bytes:
-        return self._pack(envelope)
+    encoder = WsMsgpackEncoder
 
     def decode(self, payload: str | bytes) -> Any:
         if not isinstance(payload, bytes):

@@ -19,14 +19,15 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import orjson
 from aiohttp import web
 
 from server.errors import ErrorCode, ProtocolError, TokenmuxError
 from server.logs import EVENTS, bind_request_id, log_events
-from server.metrics import TransportTally
-from server.protocol.envelope import Envelope, Resume
-from server.protocol.sse import DATA, DONE, END, KEEPALIVE
+from server.protocol.encoding import Encoder
+from server.protocol.envelope import Resume
+from server.protocol.sse import KEEPALIVE
+from server.protocol.sse_data import SseDataEncoder
+from server.protocol.sse_ids import SseIdEncoder
 from server.protocol.validate import validate_session_id
 from server.sessions.follower import Follower
 from server.sessions.manager import Resumed
@@ -104,47 +105,26 @@ class _Signal:
             self._waiter = None
 
 
-def _sse_batch(batch: list[Envelope], tally: TransportTally, *, ids: bool) -> bytearray:
-    """Everything queued as one write: ``data: <JSON>`` and a blank line per event, each
-    after an ``id: <seq>`` line on the resume route (``ids``).
-
-    Each payload is copied into one buffer and dropped at once (orjson's results are 4 KiB
-    allocations: reused when freed straight away, slow when many are alive).
-    """
-    dumps, sent_events, sent_bytes = orjson.dumps, tally.events, tally.bytes
-    buffer = bytearray()
-    for event in batch:
-        payload = dumps(event)
-        if ids:
-            buffer += b"id: %d\n" % event["seq"]
-        buffer += DATA
-        buffer += payload
-        buffer += END
-        sent_events[event["type"]] += 1
-        sent_bytes[event["type"]] += len(payload)
-    return buffer
-
-
 class _Direct:
     """Once the response is prepared, queued events go to the socket from a loop callback.
 
     No task switch per batch: the session queues, a ``call_soon`` callback (scheduled once
-    per batch) encodes and writes. Whatever needs waiting (a paused transport, the end of
-    the stream, an overflow, a keep-alive) wakes the handler task instead. The bytes are
-    exactly what ``response.write()`` would send (chunked framing included), so aiohttp's
-    own later writes (``: ping``, ``[DONE]``, the last chunk) interleave correctly.
+    per batch) has the stream's encoder make the bytes and writes them. Whatever needs
+    waiting (a paused transport, the end of the stream, an overflow, a keep-alive) wakes
+    the handler task instead. The bytes are exactly what ``response.write()`` would send
+    (chunked framing included), so aiohttp's own later writes (``: ping``, the encoder's
+    trailer, the last chunk) interleave correctly.
     """
 
     __slots__ = (
         "_loop",
         "chunked",
+        "encode",
         "ended",
-        "ids",
         "outbox",
         "protocol",
         "scheduled",
         "signal",
-        "tally",
         "transport",
     )
 
@@ -154,9 +134,7 @@ class _Direct:
         response: web.StreamResponse,
         outbox: Outbox,
         signal: _Signal,
-        tally: TransportTally,
-        *,
-        ids: bool,
+        encoder: Encoder,
     ) -> None:
         transport = request.transport
         if transport is None:
@@ -170,10 +148,9 @@ class _Direct:
         self.chunked = response.headers.get("Transfer-Encoding", "").lower() == "chunked"
         self.outbox = outbox
         self.signal = signal
-        self.tally = tally
+        self.encode = encoder.encode
         self.scheduled = False
         self.ended = False
-        self.ids = ids
 
     def schedule(self) -> None:
         if not self.scheduled:
@@ -189,10 +166,9 @@ class _Direct:
         batch = self.outbox.drain()
         if not batch:
             return
-        data = _sse_batch(batch, self.tally, ids=self.ids)
+        data = self.encode(batch)
         if self.chunked:  # RFC 9112 chunk: hex size, CRLF, data, CRLF
-            data[:0] = b"%x\r\n" % len(data)
-            data += b"\r\n"
+            data = b"%x\r\n%b\r\n" % (len(data), data)
         self.transport.write(data)
         signal.last_write = time.monotonic()
         if EVENTS.isEnabledFor(logging.DEBUG):
@@ -258,9 +234,10 @@ class SseChannel:
         )
 
     async def pump(
-        self, request: web.Request, session: Resumed, *, ids: bool
+        self, request: web.Request, session: Resumed, encoder: Encoder
     ) -> web.StreamResponse:
-        """Write the session's events until its stream_end, then ``[DONE]``."""
+        """Write the session's events as ``encoder`` makes them until its stream_end, then
+        the encoder's trailer (``data: [DONE]``)."""
         wake, outbox, scope = self.signal, self.outbox, session.scope
         response = web.StreamResponse(headers=SSE_HEADERS)
         tally = request.app[TALLIES].sse
@@ -270,7 +247,7 @@ class SseChannel:
         streams.add(wake)
         try:
             await response.prepare(request)
-            direct = wake.direct = _Direct(request, response, outbox, wake, tally, ids=ids)
+            direct = wake.direct = _Direct(request, response, outbox, wake, encoder)
             direct.flush()  # what was queued before the headers went out
             # A resumed session that had ended with nothing left to replay is done at once.
             while not direct.ended and (session.live or len(outbox)):
@@ -289,7 +266,9 @@ class SseChannel:
                     await direct.drain()
                     outbox.paused = False
                 direct.flush()
-            await response.write(DONE)
+            tail = encoder.finish()
+            if tail:
+                await response.write(tail)
             await response.write_eof()
         except (ConnectionError, _Overflow) as exc:
             logger.info("sse client of session %s went away: %r", session.id, exc)
@@ -319,7 +298,7 @@ async def handle_stream(request: web.Request) -> web.StreamResponse:
         session = request.app[MANAGER].http.start(start, channel.outbox)
     except TokenmuxError as exc:
         return json_error(exc)
-    return await channel.pump(request, session, ids=False)
+    return await channel.pump(request, session, SseDataEncoder(request.app[TALLIES].sse))
 
 
 async def handle_events(request: web.Request) -> web.StreamResponse:
@@ -333,7 +312,7 @@ async def handle_events(request: web.Request) -> web.StreamResponse:
             await session.accepted()
     except TokenmuxError as exc:
         return json_error(exc)
-    return await channel.pump(request, session, ids=True)
+    return await channel.pump(request, session, SseIdEncoder(request.app[TALLIES].sse))
 
 
 def _resume_request(request: web.Request) -> Resume:

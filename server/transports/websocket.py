@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Callable
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -30,17 +29,16 @@ from server.errors import (
 from server.logs import EVENTS, bind_request_id, log_events
 from server.metrics import TransportTally
 from server.protocol.codec import CODECS, JSON_SUBPROTOCOL, Codec
+from server.protocol.encoding import Encoder
 from server.protocol.envelope import (
     PROTOCOL_VERSION,
     Cancel,
-    Envelope,
     EventType,
     Ping,
     Resume,
     Start,
     connection_event,
 )
-from server.protocol.frames import OP_BINARY, OP_TEXT, header, short_headers
 from server.protocol.validate import InputLimits, message_ref, parse_client_message
 from server.ratelimit import TokenBucket
 from server.sessions.manager import SessionManager, SessionScope
@@ -62,12 +60,13 @@ CLOSE_TIMEOUT_S = 2.0  # a close handshake that takes longer ends in transport.a
 
 
 class WsConnection:
-    """One client socket: its codec, its sessions, its outbox and its writer task."""
+    """One client socket: its codec and encoder, its sessions, its outbox and its writer."""
 
     def __init__(
         self,
         ws: web.WebSocketResponse,
         codec: Codec,
+        encoder: Encoder,
         manager: SessionManager,
         config: Config,
         transport: asyncio.BaseTransport | None,
@@ -77,6 +76,7 @@ class WsConnection:
         self.tally = tally if tally is not None else TransportTally()
         self._transport = transport
         self.codec = codec
+        self.encoder = encoder
         self.manager = manager
         self.config = config
         self.scope: SessionScope = manager.open_scope()
@@ -211,8 +211,7 @@ class WsConnection:
         # and handed to the transport in ONE write (one send() instead of one per event),
         # and the loop only waits when the transport is paused. No per-event awaits.
         writer = BatchWriter(self.ws)
-        encode, opcode = self.codec.encode_bytes, OP_BINARY if self.codec.binary else OP_TEXT
-        wake, outbox, tally = self._wake, self.outbox, self.tally
+        encode, wake, outbox = self.encoder.encode, self._wake, self.outbox
         timeout_s = self.config.limits.send_timeout_s
         try:
             while True:
@@ -220,7 +219,7 @@ class WsConnection:
                 wake.clear()
                 batch = outbox.drain()
                 if batch:
-                    writer.write(_frame_batch(batch, encode, opcode, tally))
+                    writer.write(encode(batch))
                     if EVENTS.isEnabledFor(logging.DEBUG):
                         log_events("ws", batch)
                     # Hold nothing while idle: a sleeping writer that kept its last batch
@@ -232,6 +231,9 @@ class WsConnection:
                             await writer.drain()
                         outbox.paused = False
                 if self._close_code is not None and not len(outbox):
+                    tail = self.encoder.finish()
+                    if tail:
+                        writer.write(tail)
                     await self._close_now(self._close_code)
                     return
         except TimeoutError:
@@ -281,30 +283,6 @@ class WsConnection:
                 await self._writer
 
 
-def _frame_batch(
-    batch: list[Envelope], encode: Callable[[Envelope], bytes], opcode: int, tally: TransportTally
-) -> bytearray:
-    """Encode, frame and count a batch in one pass: this loop runs once per event.
-
-    Each payload is copied into one buffer and dropped at once. orjson returns every
-    result in a fresh 4 KiB allocation: freed straight away, malloc hands the same block
-    to the next call; kept alive for a join, every call maps new memory (8x slower).
-    """
-    short = short_headers(opcode)
-    limit = len(short)
-    sent_events, sent_bytes = tally.events, tally.bytes
-    buffer = bytearray()
-    for envelope in batch:
-        payload = encode(envelope)
-        size = len(payload)
-        buffer += short[size] if size < limit else header(size, opcode)
-        buffer += payload
-        type_ = envelope["type"]
-        sent_events[type_] += 1
-        sent_bytes[type_] += size
-    return buffer
-
-
 async def handle_websocket(request: web.Request) -> web.StreamResponse:
     """GET /ws."""
     bind_request_id(request)
@@ -334,8 +312,9 @@ async def _serve_websocket(
     _limit_send_buffer(request, config.limits.socket_send_buffer_bytes)
     await ws.prepare(request)
     codec = CODECS[ws.ws_protocol or JSON_SUBPROTOCOL]
+    tally = request.app[TALLIES].ws
     connection = WsConnection(
-        ws, codec, request.app[MANAGER], config, request.transport, request.app[TALLIES].ws
+        ws, codec, codec.encoder(tally), request.app[MANAGER], config, request.transport, tally
     )
     connection.client = address
     connection.clients = request.app[CLIENTS]

@@ -8,6 +8,7 @@ import msgpack
 import pytest
 
 from server.errors import ErrorCode, ProtocolError
+from server.metrics import TransportTally
 from server.protocol.codec import CODECS, JsonCodec, MsgpackCodec
 
 EVENT: dict[str, Any] = {
@@ -19,17 +20,29 @@ EVENT: dict[str, Any] = {
 }
 
 
+def payload_of(frame: bytes) -> bytes:
+    """The payload of one server frame under 64 KiB (a 2 or 4 byte header)."""
+    if frame[1] < 126:
+        assert frame[1] == len(frame) - 2
+        return frame[2:]
+    assert frame[1] == 126 and int.from_bytes(frame[2:4]) == len(frame) - 4
+    return frame[4:]
+
+
 def test_json_encoding_is_compact_utf8_in_key_order() -> None:
     """JSON frames carry no spaces and raw UTF-8, keys in envelope order."""
-    assert JsonCodec().encode(EVENT) == (
-        '{"type":"content_chunk","session":"s1","seq":1,"timestamp":1700000000000,'
-        '"data":{"content":"Hé 👋","index":0,"accumulated_length":4}}'
+    assert (
+        payload_of(JsonCodec().encoder(TransportTally()).encode([EVENT]))
+        == (
+            '{"type":"content_chunk","session":"s1","seq":1,"timestamp":1700000000000,'
+            '"data":{"content":"Hé 👋","index":0,"accumulated_length":4}}'
+        ).encode()
     )
 
 
 def test_msgpack_encoding_is_the_same_envelope_as_a_map() -> None:
     """MessagePack frames are the envelope map with str keys and str values."""
-    encoded = MsgpackCodec().encode(EVENT)
+    encoded = payload_of(MsgpackCodec().encoder(TransportTally()).encode([EVENT]))
     assert encoded[:1] == b"\x85"  # fixmap of 5 entries
     assert encoded[1:6] == b"\xa4type"
     assert encoded == msgpack.packb(EVENT, use_bin_type=True)

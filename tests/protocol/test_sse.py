@@ -1,12 +1,24 @@
-"""SSE framing on exact bytes."""
+"""SSE encoders on exact bytes."""
 
 from __future__ import annotations
 
-from server.protocol.sse import DONE, KEEPALIVE, sse_data, sse_event_with_id
+from server.metrics import TransportTally
+from server.protocol.envelope import Envelope
+from server.protocol.sse import DONE, KEEPALIVE
+from server.protocol.sse_data import SseDataEncoder
+from server.protocol.sse_ids import SseIdEncoder
+
+EVENT: Envelope = {"type": "metadata", "session": "s", "seq": 7, "timestamp": 1, "data": {}}
+COMPACT = b'{"type":"metadata","session":"s","seq":7,"timestamp":1,"data":{}}'
 
 
 def test_data_block_is_one_line_and_a_blank_line() -> None:
-    assert sse_data(b'{"a":1}') == b'data: {"a":1}\n\n'
+    tally = TransportTally()
+    encoder = SseDataEncoder(tally)
+    assert encoder.encode([EVENT]) == b"data: " + COMPACT + b"\n\n"
+    assert encoder.encode([EVENT, EVENT]) == (b"data: " + COMPACT + b"\n\n") * 2
+    assert tally.events["metadata"] == 3 and tally.bytes["metadata"] == 3 * len(COMPACT)
+    assert encoder.finish() == DONE
 
 
 def test_done_and_keepalive_are_fixed_bytes() -> None:
@@ -15,4 +27,8 @@ def test_done_and_keepalive_are_fixed_bytes() -> None:
 
 
 def test_resume_blocks_carry_an_id_line() -> None:
-    assert sse_event_with_id(7, b"{}") == b"id: 7\ndata: {}\n\n"
+    encoder = SseIdEncoder(TransportTally())
+    block = b"id: 7\ndata: " + COMPACT + b"\n\n"
+    assert encoder.encode([EVENT]) == block
+    assert encoder.encode([EVENT, EVENT]) == block * 2
+    assert encoder.finish() == DONE
