@@ -55,15 +55,17 @@ class Outbox:
     # One per WebSocket connection and one per SSE stream: slots, not a __dict__.
     __slots__ = (
         "_bytes",
+        "_lag_at",
         "_max_bytes",
         "_merge_bytes",
         "_newest_chunk",
         "_on_overflow",
         "_on_ready",
+        "_paused",
         "_queue",
         "closed",
+        "lagging",
         "merged",
-        "paused",
     )
 
     def __init__(
@@ -87,20 +89,29 @@ class Outbox:
         self._on_overflow = on_overflow
         self.closed = False
         self.merged = 0  # chunks merged into an earlier one (an observable for tests/metrics)
-        # Set by the writer while the transport pushes back: only then does a queue past
-        # merge_bytes mean the client reads slower than the providers write. A healthy
-        # connection's queue can pass it within one turn of the loop and is drained next.
-        self.paused = False
+        # Past merge_bytes while the transport pushes back, or past half the hard cap. A
+        # plain attribute kept true on every change: sessions read it once per token.
+        self.lagging = False
+        self._paused = False
+        self._lag_at = max(merge_bytes, max_bytes // 2)
+
+    @property
+    def paused(self) -> bool:
+        """Set by the writer while the transport pushes back: only then does a queue past
+        merge_bytes mean the client reads slower than the providers write. A healthy
+        connection's queue can pass it within one turn of the loop and is drained next."""
+        return self._paused
+
+    @paused.setter
+    def paused(self, paused: bool) -> None:
+        self._paused = paused
+        merge_bytes = self._merge_bytes
+        self._lag_at = merge_bytes if paused else max(merge_bytes, self._max_bytes // 2)
+        self.lagging = not self.closed and self._bytes >= self._lag_at
 
     @property
     def queued_bytes(self) -> int:
         return self._bytes
-
-    @property
-    def lagging(self) -> bool:
-        """Past merge_bytes while the transport pushes back, or past half the hard cap."""
-        queued = self._bytes
-        return queued >= self._merge_bytes and (self.paused or queued >= self._max_bytes // 2)
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -118,9 +129,14 @@ class Outbox:
         # queue goes from empty to not empty: one Event.set() per batch, not per event.
         wake = not queue
         queue.append(envelope)
-        self._grow(size)
-        if wake and not self.closed:
-            self._on_ready()
+        # The per-token path: _grow() inlined.
+        queued = self._bytes = self._bytes + size
+        if queued > self._max_bytes:
+            self._overflow()
+        else:
+            self.lagging = queued >= self._lag_at
+            if wake:
+                self._on_ready()
 
     def holds(self, envelope: Envelope) -> bool:
         position = self._newest_chunk.get(envelope["session"])
@@ -137,6 +153,7 @@ class Outbox:
         self._queue = []
         self._newest_chunk.clear()
         self._bytes = 0
+        self.lagging = False
         return batch
 
     def close(self) -> None:
@@ -145,12 +162,18 @@ class Outbox:
         self._queue.clear()
         self._newest_chunk.clear()
         self._bytes = 0
+        self.lagging = False
 
     def _grow(self, size: int) -> None:
-        self._bytes += size
-        if self._bytes > self._max_bytes:
-            self._on_overflow()
-            self.close()
+        queued = self._bytes = self._bytes + size
+        if queued > self._max_bytes:
+            self._overflow()
+        else:
+            self.lagging = queued >= self._lag_at
+
+    def _overflow(self) -> None:
+        self._on_overflow()
+        self.close()
 
 
 class CollectingSink:

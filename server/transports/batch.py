@@ -1,10 +1,11 @@
 """One transport write for many frames, with aiohttp's own flow control.
 
 The WebSocket writer task drains the connection's Outbox, has the connection's encoder
-frame the whole batch (protocol/ws_json.py, ws_msgpack.py) and writes the buffer at once. This module is the only place that
-reaches under aiohttp's WebSocketResponse, and it does what ``WebSocketWriter.send_frame``
-does itself: refuse to write once a close began, write to the transport, and wait on the
-protocol's drain helper while the transport is paused (above its high-water mark).
+frame the whole batch (protocol/ws_json.py, ws_msgpack.py) and writes the buffer at once.
+This module is the only place that reaches under aiohttp's WebSocketResponse, and it does
+what ``WebSocketWriter.send_frame`` does itself: refuse to write once a close began, write
+to the transport, and wait on the protocol's drain helper while the transport is paused
+(above its high-water mark).
 """
 
 from __future__ import annotations
