@@ -167,10 +167,13 @@ class _Direct:
         if not batch:
             return
         data = self.encode(batch)
-        if self.chunked:  # RFC 9112 chunk: hex size, CRLF, data, CRLF
-            data = b"%x\r\n%b\r\n" % (len(data), data)
-        self.transport.write(data)
-        signal.last_write = time.monotonic()
+        # An encoder may have nothing to say for a batch (a format without an event for
+        # each envelope); an empty chunk would be the chunked body's terminator.
+        if data:
+            if self.chunked:  # RFC 9112 chunk: hex size, CRLF, data, CRLF
+                data = b"%x\r\n%b\r\n" % (len(data), data)
+            self.transport.write(data)
+            signal.last_write = time.monotonic()
         if EVENTS.isEnabledFor(logging.DEBUG):
             log_events("sse", batch)
         if batch[-1]["type"] == "stream_end":

@@ -219,12 +219,14 @@ class WsConnection:
                 wake.clear()
                 batch = outbox.drain()
                 if batch:
-                    writer.write(encode(batch))
+                    data = encode(batch)
+                    if data:  # a format may have nothing to say for a batch
+                        writer.write(data)
                     if EVENTS.isEnabledFor(logging.DEBUG):
                         log_events("ws", batch)
                     # Hold nothing while idle: a sleeping writer that kept its last batch
-                    # would pin one event per session (and orjson's 4 KiB output buffers).
-                    del batch
+                    # would pin one event per session, and its bytes.
+                    del batch, data
                     if writer.paused:
                         outbox.paused = True  # merging starts while the client lags
                         async with asyncio.timeout(timeout_s):
