@@ -67,15 +67,15 @@ test-browser: $(VENV)/.installed $(NODE_MODULES) $(CHROMIUM)
 	cd $(JS) && CHROMIUM_PATH=$(CHROMIUM) node --test --test-concurrency=1 test/browser/*.test.js
 
 lint: $(VENV)/.installed-dev
-	$(VENV)/bin/ruff check server tests fuzz scripts bench
-	$(VENV)/bin/ruff format --check server tests fuzz scripts bench
+	$(VENV)/bin/ruff check server tokenmux tests fuzz scripts bench
+	$(VENV)/bin/ruff format --check server tokenmux tests fuzz scripts bench
 
 typecheck: $(VENV)/.installed-dev
 	$(VENV)/bin/mypy
 
 format: $(VENV)/.installed-dev
-	$(VENV)/bin/ruff format server tests bench
-	$(VENV)/bin/ruff check --fix server tests bench
+	$(VENV)/bin/ruff format server tokenmux tests bench
+	$(VENV)/bin/ruff check --fix server tokenmux tests bench
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis $(JS)/node_modules test-artifacts
