@@ -1,4 +1,5 @@
-"""Command line: ``tokenmux serve [--config PATH] [--host H] [--port P]`` and ``tokenmux bench``."""
+"""Command line: ``tokenmux serve [--config PATH] [--host H] [--port P]``, ``tokenmux bench``
+and ``tokenmux chat`` (the terminal chat of the client package, imported only for it)."""
 
 from __future__ import annotations
 
@@ -45,10 +46,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-events", action="store_true", help="log every event written")
     add_bench_parser(commands)
+    commands.add_parser("chat", help="chat in the terminal (tokenmux chat --help)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["chat"]:
+        from tokenmux.chat import main as chat  # the client; the server never needs it
+
+        return chat(argv[1:])
     args = build_parser().parse_args(argv)
     if args.command == "bench":
         return run_bench(args)

@@ -1,0 +1,165 @@
+"""`tokenmux chat` in a real pseudo-terminal (pexpect), against the real server, whose
+provider "p" is the local OpenAI-wire upstream: it records each request and the moment its
+connection closed, so a cancel is seen where it matters."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pexpect
+import pytest
+
+from server.app import RunningServer
+from server.config import Config
+from tests.conftest import ConfigFactory
+from tests.providers.conftest import entry
+from tests.providers.upstream import Reply, Upstream, start_upstream
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+Start = Callable[[Config], Any]
+PROMPT = "\r\n> "  # the prompt at the start of a line
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[Upstream]:
+    server, runner = await start_upstream()
+    yield server
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def chat_server(
+    upstream: Upstream, start: Start, make_config: ConfigFactory
+) -> RunningServer:
+    config = make_config(providers={"p": entry("openai", upstream, "m1")})
+    server: RunningServer = await start(config)
+    return server
+
+
+def spawn_chat(url: str, *args: str) -> pexpect.spawn[str]:
+    env = {**os.environ, "PYTHONASYNCIODEBUG": "", "NO_COLOR": "1", "TERM": "dumb"}
+    return pexpect.spawn(
+        sys.executable,
+        ["-m", "server", "chat", "--url", url, *args],
+        cwd=str(ROOT),
+        env=env,
+        encoding="utf-8",
+        timeout=15,
+        dimensions=(40, 200),
+    )
+
+
+async def test_ctrl_c_cancels_the_answer_closes_the_upstream_and_keeps_the_chat(
+    chat_server: RunningServer, upstream: Upstream
+) -> None:
+    upstream.plan("m1", Reply(text="alpha beta gamma delta", chunks=4, hang_after=1))
+
+    def converse() -> None:
+        chat = spawn_chat(chat_server.url, "--provider", "p")
+        try:
+            chat.expect_exact(PROMPT)
+            chat.sendline("Hello")
+            chat.expect_exact("alpha")  # the first delta shows while the upstream holds on
+            chat.sendintr()
+            chat.expect_exact("cancelled")
+            chat.expect(r"TTFT \d+ ms")
+            chat.expect_exact(PROMPT)  # still running, back at the prompt
+            chat.sendintr()
+            chat.expect_exact("Ctrl-C again")
+            chat.sendintr()
+            chat.expect(pexpect.EOF)
+        finally:
+            chat.close(force=True)
+        assert chat.exitstatus == 0, chat.before
+
+    await asyncio.to_thread(converse)
+    record = upstream.requests("m1")[0]
+    async with asyncio.timeout(1):
+        await record.disconnected.wait()  # the provider request was closed by the cancel
+
+
+async def test_answers_stream_keep_history_and_switch_provider_and_model(
+    chat_server: RunningServer, upstream: Upstream
+) -> None:
+    upstream.plan("m1", Reply(text="Paris is the capital.", chunks=3, chunk_delay_s=0.05))
+    upstream.plan("m2", Reply(text="Madrid.", chunks=2))
+
+    def converse() -> None:
+        chat = spawn_chat(chat_server.url, "--provider", "p", "--system", "Be brief.")
+        try:
+            chat.expect_exact(PROMPT)
+            chat.sendline("Capital of France?")
+            chat.expect_exact("Paris is the capital.")
+            chat.expect(r"TTFT \d+ ms · 7 tokens · [\d.]+ tokens/s")  # the upstream's usage
+            chat.expect_exact(PROMPT)
+            chat.sendline("/model m2")
+            chat.expect_exact("model: m2")
+            chat.sendline("And Spain?")
+            chat.expect_exact("Madrid.")
+            chat.expect_exact("tokens/s")
+            chat.sendline("/provider nope")
+            chat.expect_exact("unknown provider 'nope'")
+            chat.sendline("/provider sim")
+            chat.expect_exact("provider: sim")
+            chat.sendline("Echo me")
+            chat.expect_exact("Echo me")  # the simulator repeats the last user turn
+            chat.expect_exact("tokens/s")
+            chat.expect_exact(PROMPT)
+            chat.sendeof()
+            chat.expect(pexpect.EOF)
+        finally:
+            chat.close(force=True)
+        assert chat.exitstatus == 0, chat.before
+
+    await asyncio.to_thread(converse)
+    first = upstream.requests("m1")[0].body
+    second = upstream.requests("m2")[0].body
+    assert first["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Capital of France?"},
+    ]
+    assert second["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Capital of France?"},
+        {"role": "assistant", "content": "Paris is the capital."},
+        {"role": "user", "content": "And Spain?"},
+    ]
+
+
+async def test_a_refused_start_is_reported_and_the_chat_goes_on(
+    chat_server: RunningServer, upstream: Upstream
+) -> None:
+    upstream.plan("m1", Reply(status=401))  # the provider refuses the server's key
+
+    def converse() -> None:
+        chat = spawn_chat(chat_server.url, "--provider", "p", "--param", "max_tokens=5")
+        try:
+            chat.expect_exact(PROMPT)
+            chat.sendline("Hi")
+            chat.expect_exact("error: provider_auth")
+            chat.expect_exact(PROMPT)
+            chat.sendline("/quit")
+            chat.expect(pexpect.EOF)
+        finally:
+            chat.close(force=True)
+        assert chat.exitstatus == 0, chat.before
+
+    await asyncio.to_thread(converse)
+
+
+async def test_an_unreachable_server_is_one_line_and_exit_1() -> None:
+    def converse() -> None:
+        chat = spawn_chat("http://127.0.0.1:9")
+        try:
+            chat.expect_exact("tokenmux chat: connection_failed")
+            chat.expect(pexpect.EOF)
+        finally:
+            chat.close(force=True)
+        assert chat.exitstatus == 1
+
+    await asyncio.to_thread(converse)
