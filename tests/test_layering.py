@@ -16,6 +16,10 @@ MODULES = sorted(
     for path in SERVER.rglob("*.py")
     if path.name != "__main__.py"
 )
+CLIENT = SERVER.parent / "tokenmux"
+CLIENT_MODULES = sorted(
+    ".".join(path.relative_to(CLIENT.parent).with_suffix("").parts) for path in CLIENT.rglob("*.py")
+)
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -41,7 +45,7 @@ def test_protocol_core_does_no_io(path: Path) -> None:
 def test_every_module_imports_alone() -> None:
     """No circular imports: each module imports first in a fresh interpreter."""
     script = "import importlib, sys\nfor name in sys.argv[1:]:\n    importlib.import_module(name)\n"
-    for module in MODULES:
+    for module in [*MODULES, *CLIENT_MODULES]:
         result = subprocess.run(
             [sys.executable, "-W", "error", "-c", script, module],
             capture_output=True,
@@ -132,3 +136,17 @@ def test_no_new_import_loops_between_server_modules() -> None:
     graph = {module: server_imports(module) for module in PACKAGES_AND_MODULES}
     for loop in import_loops(graph):
         assert any(loop <= known for known in KNOWN_LOOPS), f"import loop: {sorted(loop)}"
+
+
+def test_the_client_package_never_imports_the_server() -> None:
+    """tokenmux/ stands alone: users install it beside their own `server` packages."""
+    for path in CLIENT.rglob("*.py"):
+        assert not {n for n in imported_modules(path) if n.split(".")[0] == "server"}, path
+    script = (
+        "import sys, tokenmux, tokenmux.sync, tokenmux.chat\n"
+        "assert not [m for m in sys.modules if m.split('.')[0] == 'server'], sorted(sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-c", script], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
