@@ -343,7 +343,8 @@ class Client:
         pong: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pings[nonce] = pong
         try:
-            self._post({"type": "ping", "data": {**data, "nonce": nonce}})
+            if not self._post({"type": "ping", "data": {**data, "nonce": nonce}}):
+                raise ConnectionLost("connection_lost", "the connection dropped")
             return await pong
         finally:
             self._pings.pop(nonce, None)
@@ -514,7 +515,7 @@ class Client:
 
     def _dropped(self, lost: ConnectionLost) -> bool:
         """The socket dropped: keep sessions that can be resumed, fail the rest. False
-        when nothing will reconnect."""
+        when none is kept: then the next call connects afresh, nothing retries meanwhile."""
         self.ready = None
         self._connected = asyncio.get_running_loop().create_future()
         for pong in self._pings.values():
@@ -527,7 +528,7 @@ class Client:
                     self._resumable.append(session)
             else:
                 session._fail(lost)
-        return self.reconnect
+        return bool(self._resumable)
 
     async def _reopen(self, lost: ConnectionLost) -> aiohttp.ClientWebSocketResponse | None:
         """Reconnect with capped, jittered exponential backoff until the deadline."""

@@ -324,3 +324,21 @@ async def test_server_shutdown_ends_sessions_with_a_typed_error(
 async def test_ping(server: RunningServer) -> None:
     async with Client(server.url) as client:
         assert (await client.ping(hello="there"))["hello"] == "there"
+
+
+async def test_resuming_gives_up_after_the_window(server: RunningServer) -> None:
+    relay = await TcpRelay(server.url).start()
+    try:
+        async with Client(relay.url, resume_timeout_s=0.3, initial_delay_s=0.05) as client:
+            session = await client.start(prompt="x", params={"hang_at": 2})
+            with pytest.raises(ConnectionLost):
+                async for event in session:
+                    if event.seq == 1:
+                        relay.refusing = True
+                        relay.cut()
+            assert relay.accepted > 1 and not client.connected
+            relay.refusing = False
+            again = await client.start(prompt="y", params={"max_tokens": 1})  # connects anew
+            assert (await again.result()).reason == "complete"
+    finally:
+        await relay.aclose()
