@@ -41,17 +41,33 @@ async def chat_server(
     return server
 
 
-def spawn_chat(url: str, *args: str) -> pexpect.spawn[str]:
-    env = {**os.environ, "PYTHONASYNCIODEBUG": "", "NO_COLOR": "1", "TERM": "dumb"}
-    return pexpect.spawn(
-        sys.executable,
-        ["-m", "server", "chat", "--url", url, *args],
-        cwd=str(ROOT),
-        env=env,
-        encoding="utf-8",
-        timeout=15,
-        dimensions=(40, 200),
-    )
+Steps = Callable[["pexpect.spawn[str]"], None]
+
+
+async def chat_session(url: str, args: tuple[str, ...], steps: Steps, *, status: int = 0) -> None:
+    """Run `tokenmux chat` in a pseudo-terminal through ``steps``, then expect its exit.
+
+    pexpect blocks, so it runs in a thread while this loop keeps serving."""
+
+    def run() -> None:
+        env = {**os.environ, "PYTHONASYNCIODEBUG": "", "NO_COLOR": "1", "TERM": "dumb"}
+        chat = pexpect.spawn(
+            sys.executable,
+            ["-m", "server", "chat", "--url", url, *args],
+            cwd=str(ROOT),
+            env=env,
+            encoding="utf-8",
+            timeout=15,
+            dimensions=(40, 200),
+        )
+        try:
+            steps(chat)
+            chat.expect(pexpect.EOF)
+        finally:
+            chat.close(force=True)
+        assert chat.exitstatus == status, chat.before
+
+    await asyncio.to_thread(run)
 
 
 async def test_ctrl_c_cancels_the_answer_closes_the_upstream_and_keeps_the_chat(
@@ -59,25 +75,19 @@ async def test_ctrl_c_cancels_the_answer_closes_the_upstream_and_keeps_the_chat(
 ) -> None:
     upstream.plan("m1", Reply(text="alpha beta gamma delta", chunks=4, hang_after=1))
 
-    def converse() -> None:
-        chat = spawn_chat(chat_server.url, "--provider", "p")
-        try:
-            chat.expect_exact(PROMPT)
-            chat.sendline("Hello")
-            chat.expect_exact("alpha")  # the first delta shows while the upstream holds on
-            chat.sendintr()
-            chat.expect_exact("cancelled")
-            chat.expect(r"TTFT \d+ ms")
-            chat.expect_exact(PROMPT)  # still running, back at the prompt
-            chat.sendintr()
-            chat.expect_exact("Ctrl-C again")
-            chat.sendintr()
-            chat.expect(pexpect.EOF)
-        finally:
-            chat.close(force=True)
-        assert chat.exitstatus == 0, chat.before
+    def steps(chat: pexpect.spawn[str]) -> None:
+        chat.expect_exact(PROMPT)
+        chat.sendline("Hello")
+        chat.expect_exact("alpha")  # the first delta shows while the upstream holds on
+        chat.sendintr()
+        chat.expect_exact("cancelled")
+        chat.expect(r"TTFT \d+ ms")
+        chat.expect_exact(PROMPT)  # still running, back at the prompt
+        chat.sendintr()
+        chat.expect_exact("Ctrl-C again")
+        chat.sendintr()
 
-    await asyncio.to_thread(converse)
+    await chat_session(chat_server.url, ("--provider", "p"), steps)
     record = upstream.requests("m1")[0]
     async with asyncio.timeout(1):
         await record.disconnected.wait()  # the provider request was closed by the cancel
@@ -89,34 +99,28 @@ async def test_answers_stream_keep_history_and_switch_provider_and_model(
     upstream.plan("m1", Reply(text="Paris is the capital.", chunks=3, chunk_delay_s=0.05))
     upstream.plan("m2", Reply(text="Madrid.", chunks=2))
 
-    def converse() -> None:
-        chat = spawn_chat(chat_server.url, "--provider", "p", "--system", "Be brief.")
-        try:
-            chat.expect_exact(PROMPT)
-            chat.sendline("Capital of France?")
-            chat.expect_exact("Paris is the capital.")
-            chat.expect(r"TTFT \d+ ms · 7 tokens · [\d.]+ tokens/s")  # the upstream's usage
-            chat.expect_exact(PROMPT)
-            chat.sendline("/model m2")
-            chat.expect_exact("model: m2")
-            chat.sendline("And Spain?")
-            chat.expect_exact("Madrid.")
-            chat.expect_exact("tokens/s")
-            chat.sendline("/provider nope")
-            chat.expect_exact("unknown provider 'nope'")
-            chat.sendline("/provider sim")
-            chat.expect_exact("provider: sim")
-            chat.sendline("Echo me")
-            chat.expect_exact("Echo me")  # the simulator repeats the last user turn
-            chat.expect_exact("tokens/s")
-            chat.expect_exact(PROMPT)
-            chat.sendeof()
-            chat.expect(pexpect.EOF)
-        finally:
-            chat.close(force=True)
-        assert chat.exitstatus == 0, chat.before
+    def steps(chat: pexpect.spawn[str]) -> None:
+        chat.expect_exact(PROMPT)
+        chat.sendline("Capital of France?")
+        chat.expect_exact("Paris is the capital.")
+        chat.expect(r"TTFT \d+ ms · 7 tokens · [\d.]+ tokens/s")  # the upstream's usage
+        chat.expect_exact(PROMPT)
+        chat.sendline("/model m2")
+        chat.expect_exact("model: m2")
+        chat.sendline("And Spain?")
+        chat.expect_exact("Madrid.")
+        chat.expect_exact("tokens/s")
+        chat.sendline("/provider nope")
+        chat.expect_exact("unknown provider 'nope'")
+        chat.sendline("/provider sim")
+        chat.expect_exact("provider: sim")
+        chat.sendline("Echo me")
+        chat.expect_exact("Echo me")  # the simulator repeats the last user turn
+        chat.expect_exact("tokens/s")
+        chat.expect_exact(PROMPT)
+        chat.sendeof()
 
-    await asyncio.to_thread(converse)
+    await chat_session(chat_server.url, ("--provider", "p", "--system", "Be brief."), steps)
     first = upstream.requests("m1")[0].body
     second = upstream.requests("m2")[0].body
     assert first["messages"] == [
@@ -131,35 +135,23 @@ async def test_answers_stream_keep_history_and_switch_provider_and_model(
     ]
 
 
-async def test_a_refused_start_is_reported_and_the_chat_goes_on(
+async def test_a_failed_answer_is_reported_and_the_chat_goes_on(
     chat_server: RunningServer, upstream: Upstream
 ) -> None:
     upstream.plan("m1", Reply(status=401))  # the provider refuses the server's key
 
-    def converse() -> None:
-        chat = spawn_chat(chat_server.url, "--provider", "p", "--param", "max_tokens=5")
-        try:
-            chat.expect_exact(PROMPT)
-            chat.sendline("Hi")
-            chat.expect_exact("error: provider_auth")
-            chat.expect_exact(PROMPT)
-            chat.sendline("/quit")
-            chat.expect(pexpect.EOF)
-        finally:
-            chat.close(force=True)
-        assert chat.exitstatus == 0, chat.before
+    def steps(chat: pexpect.spawn[str]) -> None:
+        chat.expect_exact(PROMPT)
+        chat.sendline("Hi")
+        chat.expect_exact("error: provider_auth")
+        chat.expect_exact(PROMPT)
+        chat.sendline("/quit")
 
-    await asyncio.to_thread(converse)
+    await chat_session(chat_server.url, ("--provider", "p", "--param", "max_tokens=5"), steps)
 
 
 async def test_an_unreachable_server_is_one_line_and_exit_1() -> None:
-    def converse() -> None:
-        chat = spawn_chat("http://127.0.0.1:9")
-        try:
-            chat.expect_exact("tokenmux chat: connection_failed")
-            chat.expect(pexpect.EOF)
-        finally:
-            chat.close(force=True)
-        assert chat.exitstatus == 1
+    def steps(chat: pexpect.spawn[str]) -> None:
+        chat.expect_exact("tokenmux chat: connection_failed")
 
-    await asyncio.to_thread(converse)
+    await chat_session("http://127.0.0.1:9", (), steps, status=1)

@@ -8,7 +8,6 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-import aiohttp
 import pytest
 
 from server.app import RunningServer
@@ -16,6 +15,7 @@ from server.config import Config
 from server.state import CONNECTIONS, MANAGER
 from tests._proxy import TcpRelay
 from tests.conftest import ConfigFactory
+from tests.transports.test_resume_functional import expected_text  # the simulator's text
 from tokenmux import (
     AuthError,
     Client,
@@ -36,15 +36,6 @@ from tokenmux import (
 
 Start = Callable[[Config], Any]
 PARAMS = {"max_tokens": 60, "tokens_per_second": 400}
-
-
-async def expected_text(server: RunningServer, prompt: str, params: dict[str, Any]) -> str:
-    """The simulator is deterministic: the same request over HTTP gives the same text."""
-    async with aiohttp.ClientSession() as http:
-        body = {"prompt": prompt, "llm_params": params}
-        async with http.post(server.url + "/api/completion", json=body) as response:
-            text: str = (await response.json())["content"]
-            return text
 
 
 def check_life(events: list[Event]) -> StreamEnd:
