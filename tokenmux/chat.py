@@ -6,7 +6,8 @@ closed) and returns to the prompt; Ctrl-C at the prompt twice in a row, or Ctrl-
 The conversation is kept and sent as ``messages`` with every turn.
 
 Input is read from the terminal in its normal line mode by a reader callback on the event
-loop (no thread), so a Ctrl-C is always a signal the loop handles, never a lost read.
+loop (no thread), so a Ctrl-C is always a signal the loop handles, never a lost read. That
+needs a POSIX terminal (``add_reader`` on stdin, ``add_signal_handler``).
 """
 
 from __future__ import annotations
@@ -96,7 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         params=params,
         color=color,
     )
-    return asyncio.run(chat.run())
+    try:
+        return asyncio.run(chat.run())
+    except KeyboardInterrupt:  # Ctrl-C before the chat took over the signal (connecting)
+        return 130
 
 
 def _param(item: str) -> tuple[str, Any]:
@@ -145,6 +149,7 @@ class Chat:
         self.history: list[dict[str, str]] = []
         self._lines: asyncio.Queue[object] = asyncio.Queue()
         self._pending = b""
+        self._echo = False
         self._answering = False
         self._session: Session | None = None
         self._cancel_wanted = False
@@ -165,8 +170,13 @@ class Chat:
             f"Ctrl-C stops an answer; Ctrl-C twice or Ctrl-D quits; /help{self.style.reset}\n"
         )
         stdin = sys.stdin.fileno()
+        self._echo = not os.isatty(stdin)  # piped input: show each line as if typed
         loop.add_signal_handler(signal.SIGINT, self._on_interrupt)
-        loop.add_reader(stdin, self._on_readable, stdin)
+        try:
+            loop.add_reader(stdin, self._on_readable, stdin)
+        except PermissionError:  # a regular file (or /dev/null): not pollable, read it whole
+            self._feed(await asyncio.to_thread(sys.stdin.buffer.read))
+            self._feed(b"")
         try:
             await self._converse()
         finally:
@@ -190,6 +200,11 @@ class Chat:
             data = b""
         if not data:
             asyncio.get_running_loop().remove_reader(fd)
+        self._feed(data)
+
+    def _feed(self, data: bytes) -> None:
+        """Queue the complete lines of ``data``; empty ``data`` is the end of input."""
+        if not data:
             if self._pending:
                 self._lines.put_nowait(self._pending.decode(errors="replace"))
             self._lines.put_nowait(_EOF)
@@ -224,6 +239,8 @@ class Chat:
                 continue
             interrupted = False
             assert isinstance(line, str)
+            if self._echo:
+                self.say(line + "\n")
             text = line.strip()
             if not text:
                 continue

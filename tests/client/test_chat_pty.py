@@ -155,3 +155,18 @@ async def test_an_unreachable_server_is_one_line_and_exit_1() -> None:
         chat.expect_exact("tokenmux chat: connection_failed")
 
     await chat_session("http://127.0.0.1:9", (), steps, status=1)
+
+
+async def test_piped_input_is_a_transcript(chat_server: RunningServer) -> None:
+    """Without a terminal (a script, CI) each line is echoed, then answered."""
+    chat = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "server", "chat", "--url", chat_server.url,
+        "--param", "max_tokens=2",
+        cwd=ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONASYNCIODEBUG": ""},
+    )  # fmt: skip
+    out, _ = await chat.communicate(b"Hello pipe\n/model sim-1\n")
+    assert chat.returncode == 0
+    transcript = out.decode()
+    assert "\n> Hello pipe\nHello pipe " in transcript and "tokens/s" in transcript
+    assert "> /model sim-1\nmodel: sim-1\n> \n" in transcript
