@@ -241,7 +241,6 @@ class Client:
         self._heartbeat_s = heartbeat_s
         self._delays = (initial_delay_s, max_delay_s)
         self._http: aiohttp.ClientSession | None = None
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._runner: asyncio.Task[None] | None = None
         self._connected: asyncio.Future[Ready] | None = None
         self._outgoing: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -484,7 +483,6 @@ class Client:
 
     async def _serve(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         """Read until the socket closes; one writer task sends meanwhile."""
-        self._ws = ws
         self._outgoing = asyncio.Queue()
         writer = asyncio.create_task(self._write(ws), name="tokenmux writer")
         try:
@@ -494,13 +492,14 @@ class Client:
                 elif frame.type is aiohttp.WSMsgType.ERROR:
                     break
         finally:
-            self._ws = None
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
-            if self._state == "closed":
-                await ws.close()
-            else:
+            if not ws.closed:  # our close(), or a read error: send the close frame, briefly
+                with contextlib.suppress(TimeoutError, aiohttp.ClientError, ConnectionError):
+                    async with asyncio.timeout(_CLOSE_WAIT_S):
+                        await ws.close()
+            if self._state != "closed":
                 self._state = "connecting"
 
     async def _write(self, ws: aiohttp.ClientWebSocketResponse) -> None:
