@@ -12,6 +12,7 @@ FROM python:${PYTHON_VERSION}-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md* ./
 COPY server ./server
+COPY tokenmux ./tokenmux
 # Wheels for tokenmux and every runtime dependency (plus the providers and uvloop extras).
 RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[providers,uvloop]"
 
