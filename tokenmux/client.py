@@ -645,11 +645,14 @@ class Client:
             else:
                 session._fail(error)
             return
-        if kind == "cancel" and error.code == "session_not_found":
-            return  # the cancel raced the session's end
         if kind == "cancel" and session is not None:
-            session._refuse_cancel(error)
+            if error.code == "session_not_found":
+                session._fail(error)  # not on this connection any more: another took it over
+            else:
+                session._refuse_cancel(error)
             return
+        if kind == "cancel" and error.code == "session_not_found":
+            return  # the cancel of a session that has ended here raced its end
         logger.warning("connection error: %s", error)
 
 

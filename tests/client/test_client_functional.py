@@ -30,6 +30,7 @@ from tokenmux import (
     RequestError,
     ServerError,
     Session,
+    SessionNotFound,
     StreamEnd,
     StreamStart,
 )
@@ -231,13 +232,15 @@ async def test_resume_takes_over_a_session_of_another_client(server: RunningServ
             break
     token = session.resume_token
     assert token is not None
-    await first.close(cancel_sessions=False)  # it runs on, detached
     async with Client(server.url) as second:
         with pytest.raises(AuthError) as refused:
             await second.resume(session.id, token=token[:-2] + "xx", after_seq=4)
         assert refused.value.code == "unauthorized" and not refused.value.retryable
         resumed = await second.resume(session.id, token=token, after_seq=4)
-        rest = await collect(resumed)
+        assert await session.cancel() is None  # the first client has lost it ...
+        assert isinstance(session.error, SessionNotFound)
+        rest = await collect(resumed)  # ... and the cancel did not reach it
+        await first.close()
     assert rest[0].seq == 5 and isinstance(rest[-1], StreamEnd)
     assert [e.seq for e in rest] == list(range(5, 5 + len(rest)))
     assert resumed.content == (await expected_text(server, "handover", params))
