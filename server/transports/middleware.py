@@ -30,6 +30,7 @@ __all__ = [
     "check_origin",
     "check_token",
     "check_websocket",
+    "without_bearer_subprotocols",
 ]
 
 BEARER_SUBPROTOCOL_PREFIX = "bearer."
@@ -101,6 +102,28 @@ def check_websocket(request: web.Request) -> None:
     auth = request.app[CONFIG].auth
     check_origin(request, auth)
     check_token(request, auth, subprotocols=True)
+
+
+def without_bearer_subprotocols(request: web.Request) -> web.Request:
+    """The request as aiohttp's handshake should see it: no ``bearer.*`` subprotocols.
+
+    aiohttp logs the offered list at WARNING when none of it is a codec, which would write
+    the token to the log; a token is never a subprotocol to answer with anyway.
+    """
+    offered = request.headers.getall(hdrs.SEC_WEBSOCKET_PROTOCOL, [])
+    if not any(BEARER_SUBPROTOCOL_PREFIX in value for value in offered):
+        return request
+    kept = [
+        item.strip()
+        for value in offered
+        for item in value.split(",")
+        if item.strip() and not item.strip().startswith(BEARER_SUBPROTOCOL_PREFIX)
+    ]
+    headers = request.headers.copy()
+    headers.popall(hdrs.SEC_WEBSOCKET_PROTOCOL)
+    if kept:
+        headers[hdrs.SEC_WEBSOCKET_PROTOCOL] = ", ".join(kept)
+    return request.clone(headers=headers)
 
 
 CORS_ORIGIN = web.RequestKey("cors_origin", str)

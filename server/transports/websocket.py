@@ -47,7 +47,11 @@ from server.state import CLIENTS, CONFIG, CONNECTIONS, MANAGER
 from server.transports.batch import BatchWriter
 from server.transports.http import client_address, json_error
 from server.transports.metrics import TALLIES
-from server.transports.middleware import ClientLimits, check_websocket
+from server.transports.middleware import (
+    ClientLimits,
+    check_websocket,
+    without_bearer_subprotocols,
+)
 
 __all__ = ["WsConnection", "handle_websocket"]
 
@@ -312,7 +316,7 @@ async def _serve_websocket(
         compress=False,
     )
     _limit_send_buffer(request, config.limits.socket_send_buffer_bytes)
-    await ws.prepare(request)
+    await ws.prepare(without_bearer_subprotocols(request))
     codec = CODECS[ws.ws_protocol or JSON_SUBPROTOCOL]
     tally = request.app[TALLIES].ws
     connection = WsConnection(
