@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import struct
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -61,6 +62,7 @@ logger = logging.getLogger(__name__)
 # oversize frame is answered with error{message_too_large} and the connection lives on.
 HARD_FRAME_FACTOR = 4
 CLOSE_TIMEOUT_S = 2.0  # a close handshake that takes longer ends in transport.abort()
+_LINGER_RESET = struct.pack("ii", 1, 0)  # struct linger {l_onoff: 1, l_linger: 0}: close() resets
 
 
 class WsConnection:
@@ -132,7 +134,7 @@ class WsConnection:
             return
         done, _ = await asyncio.wait({writer}, timeout=timeout_s)
         if not done:
-            self._abort()
+            self._abort(reset=True)
 
     # Reading.
 
@@ -247,7 +249,7 @@ class WsConnection:
             # the cancelled send anyway. Abort, so the reader sees the end at once.
             logger.warning("aborting a connection that did not read for %.1fs", timeout_s)
             self.outbox.close()
-            self._abort()
+            self._abort(reset=True)
         except (ConnectionError, RuntimeError) as exc:
             # The peer went away mid-write (aiohttp raises ClientConnectionResetError or
             # RuntimeError on a closing transport); the reader will see the close.
@@ -269,15 +271,30 @@ class WsConnection:
         buffer drains, which for a peer that does not read is never.
         """
         self.outbox.close()
+        handshake_done = False
         with contextlib.suppress(TimeoutError, ConnectionError, RuntimeError):
             async with asyncio.timeout(CLOSE_TIMEOUT_S):
                 await self.ws.close(code=code)
-        self._abort()
+                handshake_done = True
+        self._abort(reset=not handshake_done)
 
-    def _abort(self) -> None:
-        # close() waits for the peer; a peer that never reads would hold the socket open.
+    def _abort(self, *, reset: bool = False) -> None:
+        """Drop the connection now; ``reset`` for a peer that stopped reading.
+
+        close() waits for the peer; a peer that never reads would hold the socket open.
+        Aborting alone is not enough for such a peer: the kernel keeps the unsent bytes and
+        queues the FIN behind them, so it never learns the end. SO_LINGER {1, 0} makes the
+        close send a reset at once.
+        """
+        transport = self._transport
+        if transport is None:
+            return
+        if reset:
+            sock = transport.get_extra_info("socket")
+            with contextlib.suppress(OSError, AttributeError):  # already closed
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
         # Not isinstance(asyncio.Transport): uvloop's transports do not subclass it.
-        abort = getattr(self._transport, "abort", None)
+        abort = getattr(transport, "abort", None)
         if abort is not None:
             abort()
 
