@@ -9,7 +9,7 @@ import socket
 import struct
 from urllib.parse import urlsplit
 
-__all__ = ["RawWebSocket"]
+__all__ = ["RawWebSocket", "frame", "server_frames"]
 
 
 class RawWebSocket:
@@ -72,3 +72,19 @@ def frame(payload: bytes, opcode: int = 1) -> bytes:
         header = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, length)
     masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
     return header + mask + masked
+
+
+def server_frames(data: bytes) -> list[tuple[int, bytes]]:
+    """Split what a server sent into ``(opcode, payload)`` frames (unmasked, RFC 6455 §5.2);
+    a frame cut short at the end is left out."""
+    frames, at = [], 0
+    while at + 2 <= len(data):
+        opcode, length, at = data[at] & 0x0F, data[at + 1] & 0x7F, at + 2
+        if length >= 126:
+            width = 2 if length == 126 else 8
+            length, at = int.from_bytes(data[at : at + width], "big"), at + width
+        if at + length > len(data):
+            break
+        frames.append((opcode, data[at : at + length]))
+        at += length
+    return frames

@@ -117,6 +117,13 @@ class WsConnection:
                     self._receive(frame.data)
                 elif frame.type is WSMsgType.ERROR:
                     break
+                if self._close_code is not None:
+                    # A close is decided (abuse, overflow): answer nothing more. The writer
+                    # sends what is queued, then closes; aiohttp's close() reads and drops
+                    # the frames still waiting until the peer's close frame.
+                    bound_s = self.config.limits.send_timeout_s + CLOSE_TIMEOUT_S
+                    await asyncio.wait({self._writer}, timeout=bound_s)
+                    break
         finally:
             await self.scope.close()
             await self._stop_writer()

@@ -21,7 +21,7 @@ from server.config import Config
 from server.sessions.session import Session
 from server.state import CONNECTIONS, MANAGER
 from tests._client import WsClient, check_session
-from tests._rawws import RawWebSocket
+from tests._rawws import RawWebSocket, frame, server_frames
 from tests._wait import eventually
 from tests.conftest import ConfigFactory
 
@@ -76,6 +76,21 @@ async def test_sustained_abuse_closes_the_connection_with_1008(
             await client.receive()
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
     await finish_canary(canary)
+
+
+async def test_once_the_abuse_close_is_decided_nothing_more_is_read_or_answered(
+    start: Callable[[Config], Any], make_config: ConfigFactory
+) -> None:
+    """300 pings in one write: 40 pongs, 20 refusals, the close; not 260 refusals."""
+    limits = {"messages_per_s": 0.001, "message_burst": 40, "abuse_close_after": 20}
+    server = await start(make_config(rate_limits=limits))
+    peer = await RawWebSocket.connect(server.url)
+    peer.writer.write(b"".join(frame(b'{"type":"ping"}') for _ in range(300)))
+    frames = server_frames(await asyncio.wait_for(peer.read_until_closed(), 10))
+    peer.abort()
+    events = [json.loads(payload)["type"] for opcode, payload in frames if opcode == 1]
+    assert events == ["ready"] + ["pong"] * 40 + ["error"] * 20
+    assert frames[-1] == (8, (1008).to_bytes(2, "big"))
 
 
 async def test_session_starts_are_limited_per_client(

@@ -45,9 +45,14 @@ async def _ws_round_trip(
             pass
 
 
-async def _ws_refused(http: aiohttp.ClientSession, url: str, **kwargs: object) -> None:
+async def _ws_refused(
+    http: aiohttp.ClientSession,
+    url: str,
+    protocols: tuple[str, ...] = (),
+    headers: dict[str, str] | None = None,
+) -> None:
     try:
-        async with http.ws_connect(url + "/ws", **kwargs):  # type: ignore[arg-type]
+        async with http.ws_connect(url + "/ws", protocols=protocols, headers=headers):
             raise AssertionError("a wrong token was accepted")
     except aiohttp.WSServerHandshakeError as exc:
         assert exc.status == 401
