@@ -58,8 +58,9 @@ __all__ = ["WsConnection", "handle_websocket"]
 
 logger = logging.getLogger(__name__)
 
-# aiohttp itself closes with 1009 past this multiple of max_message_bytes; below it an
-# oversize frame is answered with error{message_too_large} and the connection lives on.
+# A frame over this multiple of max_message_bytes is refused by aiohttp itself (close
+# 1009); up to it, an oversize frame is answered with error{message_too_large} and the
+# connection lives on. aiohttp refuses a frame of max_msg_size bytes, hence the + 1.
 HARD_FRAME_FACTOR = 4
 CLOSE_TIMEOUT_S = 2.0  # a close handshake that takes longer ends in transport.abort()
 _LINGER_RESET = struct.pack("ii", 1, 0)  # struct linger {l_onoff: 1, l_linger: 0}: close() resets
@@ -336,7 +337,7 @@ async def _serve_websocket(
     ws = web.WebSocketResponse(
         protocols=tuple(CODECS),
         heartbeat=config.websocket.heartbeat_s or None,
-        max_msg_size=config.limits.max_message_bytes * HARD_FRAME_FACTOR,
+        max_msg_size=config.limits.max_message_bytes * HARD_FRAME_FACTOR + 1,
         compress=False,
     )
     _limit_send_buffer(request, config.limits.socket_send_buffer_bytes)

@@ -11,6 +11,7 @@ from typing import Any
 
 import msgpack
 import pytest
+from websockets.exceptions import ConnectionClosed
 
 from server.app import RunningServer
 from server.config import Config
@@ -195,6 +196,22 @@ async def test_message_too_large_keeps_the_connection(
     await client.until_ended({"ok"})
     assert check_session(client.events["ok"])["reason"] == "complete"
     await client.close()
+
+
+async def test_a_frame_of_four_times_the_limit_is_answered_one_byte_more_closes_1009(
+    start: Callable[[Config], Any], make_config: ConfigFactory
+) -> None:
+    """docs/limits.md: a frame *over* four times max_message_bytes closes the socket."""
+    server = await start(make_config(limits={"max_message_bytes": 1000}))
+    client = await WsClient.connect(server.url)
+    await client.receive()
+    await client.ws.send("x" * 4000)
+    error = await client.connection_event()
+    assert error["data"]["code"] == "message_too_large"
+    await client.ws.send("x" * 4001)
+    with pytest.raises(ConnectionClosed) as closed:
+        await client.receive()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
 
 
 async def test_msgpack_subprotocol_streams_in_binary_frames(server: RunningServer) -> None:
