@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -13,7 +14,7 @@ from aiohttp.web_request import BaseRequest
 from aiohttp.web_response import StreamResponse
 
 from server.config import Config
-from server.errors import CloseCode
+from server.errors import CloseCode, ConfigError
 from server.protocol.envelope import EventType
 from server.providers.registry import build_registry
 from server.sessions.manager import SessionManager
@@ -142,9 +143,17 @@ async def start_server(config: Config) -> RunningServer:
         access_log_class=AccessLogger,
         shutdown_timeout=config.server.shutdown_timeout_s,
     )
-    await runner.setup()
-    site = web.TCPSite(runner, config.server.host, config.server.port)
-    await site.start()
+    try:
+        await runner.setup()  # builds the providers: a ConfigError may come from there
+        site = web.TCPSite(runner, config.server.host, config.server.port)
+        await site.start()
+    except BaseException as exc:
+        await runner.cleanup()
+        if isinstance(exc, OSError):
+            address = f"{config.server.host}:{config.server.port}"
+            reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+            raise ConfigError(f"cannot listen on {address}: {reason}") from None
+        raise
     host, port = runner.addresses[0][:2]
     if ":" in host:
         host = f"[{host}]"

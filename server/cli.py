@@ -24,6 +24,8 @@ __all__ = ["main"]
 
 logger = logging.getLogger("tokenmux")
 
+DEFAULT_CONFIG = "config.yaml"
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -33,8 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the server")
     serve.add_argument(
         "--config",
-        default=os.environ.get("TOKENMUX_CONFIG", "config.yaml"),
-        help="config file (default: $TOKENMUX_CONFIG or ./config.yaml)",
+        help="config file (default: $TOKENMUX_CONFIG, else ./config.yaml when it exists)",
     )
     serve.add_argument("--host", help="listen address (overrides server.host)")
     serve.add_argument("--port", type=int, help="listen port (overrides server.port; 0 picks one)")
@@ -59,18 +60,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "bench":
         return run_bench(args)
-    try:
-        config = load_config(args.config)
+    try:  # every start-up mistake is one line, the same as a bad key in the file
+        config, note = read_config(args.config)
+        overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+        config = dataclasses.replace(config, server=dataclasses.replace(config.server, **overrides))
+        configure_logging(config.server.log_level, events=args.log_events)
+        if note:
+            logger.info("%s", note)
+        loop_factory = _loop_factory(args.loop)
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            runner.run(serve(config))
     except ConfigError as exc:
         print(f"tokenmux: {exc}", file=sys.stderr)
         return 2
-    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
-    config = dataclasses.replace(config, server=dataclasses.replace(config.server, **overrides))
-    configure_logging(config.server.log_level, events=args.log_events)
-    loop_factory = _loop_factory(args.loop)
-    with asyncio.Runner(loop_factory=loop_factory) as runner:
-        runner.run(serve(config))
     return 0
+
+
+def read_config(path: str | None) -> tuple[Config, str | None]:
+    """The file named by ``--config`` or $TOKENMUX_CONFIG, else ./config.yaml if there is
+    one, else the defaults (every key is optional); with a note to log in that last case."""
+    named = path or os.environ.get("TOKENMUX_CONFIG")
+    if named:
+        return load_config(named), None
+    if os.path.exists(DEFAULT_CONFIG):
+        return load_config(DEFAULT_CONFIG), None
+    return Config(), f"no config file {DEFAULT_CONFIG}: serving the defaults (the simulator)"
 
 
 def _loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:

@@ -20,7 +20,8 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
-from server.errors import ConfigError
+from server.errors import ConfigError, ProtocolError
+from server.protocol.validate import parse_params
 
 __all__ = [
     "AuthConfig",
@@ -151,8 +152,16 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> C
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+        raise ConfigError(f"{path}: not valid YAML{_yaml_problem(exc)}") from None
     return config_from_mapping(raw or {}, os.environ if environ is None else environ)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """`` (line L, column C): problem`` on one line; PyYAML's own text spans several."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    return f"{where}: {problem}" if problem else where
 
 
 def config_from_mapping(raw: Any, environ: Mapping[str, str]) -> Config:
@@ -179,6 +188,13 @@ def _providers(raw: Any) -> ProvidersConfig:
         for name, value in raw.items()
         if name != "default"
     }
+    for name, entry in entries.items():
+        # The defaults of every request: checked as a request's params are, but now, so
+        # a wrong type stops start-up instead of failing each request later.
+        try:
+            parse_params(entry.params, f"providers.{name}.params")
+        except ProtocolError as exc:
+            raise ConfigError(exc.message) from None
     if default not in entries:
         raise ConfigError(f"providers.default: {default!r} is not a configured provider")
     return ProvidersConfig(default=default, entries=entries)

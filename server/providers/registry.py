@@ -37,9 +37,17 @@ FACTORIES: dict[str, tuple[str, str]] = {
 }
 
 
-def _factory(type_: str) -> Factory:
+def _factory(type_: str, entry_name: str) -> Factory:
     module, name = FACTORIES[type_]
-    factory: Factory = getattr(importlib.import_module(module), name)
+    try:
+        imported = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").startswith("server."):
+            raise  # a bug, not a missing install
+        raise ConfigError(
+            f"providers.{entry_name}: needs the providers extra: pip install 'tokenmux[providers]'"
+        ) from None
+    factory: Factory = getattr(imported, name)
     return factory
 
 
@@ -83,7 +91,7 @@ def build_registry(config: ProvidersConfig) -> ProviderRegistry:
         if entry.type in NEEDS_KEY and not entry.api_key:
             logger.warning("providers.%s: no api_key, so this provider is not served", name)
             continue
-        adapters[name] = (_factory(entry.type)(name, entry), _policy(name, entry))
+        adapters[name] = (_factory(entry.type, name)(name, entry), _policy(name, entry))
     if config.default not in adapters:
         raise ConfigError(f"providers.default: {config.default!r} has no api_key")
     providers: dict[str, Provider] = {}
