@@ -18,7 +18,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -38,17 +37,7 @@ SERVER_CORE, CLIENT_CORE = 0, 1
 TICKS = os.sysconf("SC_CLK_TCK")
 HOLD_S = 3.5  # memory runs sample RSS this long after every stream has its first chunk
 
-BENCH_CONFIG = """\
-server: {log_level: WARNING, shutdown_timeout_s: 5, drain_s: 0}
-limits: {max_sessions_per_connection: 100, max_connections_per_client: 100000}
-# The load generator is one client address opening thousands of sessions: lift the
-# per-client abuse limits (everything else, resume included, stays as shipped).
-rate_limits: {starts_per_s: 1000000, start_burst: 1000000, messages_per_s: 1000000,
-              message_burst: 1000000}
-providers:
-  default: sim
-  sim: {type: sim, model: sim-1, params: {tokens_per_second: 0, ttft_ms: 0}}
-"""
+BENCH_CONFIG = ROOT / "bench" / "bench.yaml"  # also what bench/RESULTS.md serves
 
 
 @dataclass(frozen=True)
@@ -100,26 +89,23 @@ def rss_bytes(pid: int) -> int:
 def running(stack: Stack) -> Iterator[tuple[str, int]]:
     """Start ``stack`` pinned to the server core; yield (url, pid); stop it."""
     port = free_port()
-    with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "config.yaml"
-        config.write_text(BENCH_CONFIG)
-        env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONASYNCIODEBUG="")
-        env.pop("PYTHONASYNCIODEBUG")
-        proc = subprocess.Popen(
-            ["taskset", "-c", str(SERVER_CORE), *stack.argv(port, config)],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )  # fmt: skip
-        url = f"http://127.0.0.1:{port}"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONASYNCIODEBUG="")
+    env.pop("PYTHONASYNCIODEBUG")
+    proc = subprocess.Popen(
+        ["taskset", "-c", str(SERVER_CORE), *stack.argv(port, BENCH_CONFIG)],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, proc)
+        yield url, proc.pid
+    finally:
+        proc.terminate()
         try:
-            _wait_healthy(url, proc)
-            yield url, proc.pid
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen[bytes]) -> None:

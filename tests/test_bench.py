@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import orjson
 
 from server.app import RunningServer
 from server.bench.main import bench, format_result
 from server.bench.record import BenchSpec, percentile
+from server.config import Config, load_config
+from tests.conftest import ConfigFactory
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 async def run_cli(*args: str) -> tuple[int, dict[str, object]]:
@@ -75,3 +83,29 @@ def test_percentile_is_nearest_rank() -> None:
     assert percentile([], 50) is None
     assert percentile([3.0, 1.0, 2.0], 50) == 2.0
     assert percentile([float(i) for i in range(1, 101)], 99) == 99.0
+
+
+async def test_refused_starts_are_explained_with_what_to_change(
+    start: Callable[[Config], Any], make_config: ConfigFactory
+) -> None:
+    """The shipped start rate limit refuses most of a burst: the bench says why and what to
+    change, instead of a bare exit 1."""
+    server = await start(make_config(rate_limits={"starts_per_s": 2, "start_burst": 5}))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "server", "bench", "ws", "--url", server.url,
+        "-c", "1", "-s", "25", "--chunks", "2", "--no-progress",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    out, _ = await proc.communicate()
+    text = out.decode()
+    assert proc.returncode == 1, text
+    assert "20 of 25 starts were refused (rate_limited)" in text
+    assert "2 starts/s per client address (burst 5)" in text
+    assert "rate_limits.starts_per_s" in text and "--ramp 11" in text
+
+
+def test_every_config_file_the_bench_docs_name_exists_and_loads() -> None:
+    named = re.findall(r"--config (\S+)", (ROOT / "bench" / "RESULTS.md").read_text())
+    assert named
+    for path in named:
+        load_config(ROOT / path, environ={})

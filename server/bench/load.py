@@ -167,6 +167,8 @@ class _WsReader:
             rec.reasons[event["data"]["reason"]] += 1
             rec.done += 1
             self._ended()
+        elif type_ == "ready":
+            rec.server_limits = event["data"]["limits"]
         elif type_ == "error":
             rec.error(event["data"]["code"])
             if session is None and event["data"].get("ref", {}).get("type") == "start":

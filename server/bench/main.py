@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import sys
 import time
 from typing import Any, TextIO
@@ -101,6 +102,7 @@ async def bench(spec: BenchSpec, *, progress: TextIO | None = None) -> BenchResu
                 progress.write("\n")  # type: ignore[union-attr]
         after = await scrape_process(http, spec.url)
     result = BenchResult.from_recorder(spec, rec, elapsed)
+    result.hints = explain_refusals(result, rec.server_limits)
     cpu = "process_cpu_seconds_total"
     if cpu in before and cpu in after:
         result.server_cpu_s = round(after[cpu] - before[cpu], 3)
@@ -109,6 +111,34 @@ async def bench(spec: BenchSpec, *, progress: TextIO | None = None) -> BenchResu
     rss = "process_resident_memory_bytes"
     result.server_rss_bytes = max(peak.get(rss, 0.0), after.get(rss, 0.0)) or None
     return result
+
+
+def explain_refusals(result: BenchResult, limits: dict[str, Any]) -> list[str]:
+    """Why starts were refused and what to change: the server's per-client start rate.
+
+    A load generator is one client address, so the shipped ``rate_limits`` (meant for one
+    browser) refuse most of a burst of starts.
+    """
+    refused = result.errors.get("rate_limited", 0) + result.errors.get("http_429", 0)
+    if not refused:
+        return []
+    rate, burst = limits.get("starts_per_s"), limits.get("start_burst")
+    allowed = (
+        f"{rate:g} starts/s per client address (burst {burst})"
+        if rate and burst is not None
+        else "a limited rate of session starts per client address"
+    )
+    ramp = (
+        f"--ramp {math.ceil(max(result.streams - burst, 0) / rate * 1.1)}"
+        if rate and burst is not None
+        else "--ramp SECONDS"
+    )
+    return [
+        f"{refused} of {result.streams} starts were refused (rate_limited): the server allows "
+        f"{allowed}.",
+        "Raise rate_limits.starts_per_s and rate_limits.start_burst in the server's config "
+        f"(bench/bench.yaml lifts them), or spread the starts over time with {ramp}.",
+    ]
 
 
 async def scrape_process(http: aiohttp.ClientSession, url: str) -> dict[str, float]:
@@ -164,4 +194,5 @@ def format_result(r: BenchResult) -> str:
         lines.append(f"server CPU      {r.server_cpu_s:.2f} s ({per} s per 1M chunks)")
     if r.server_rss_bytes:
         lines.append(f"server RSS      {r.server_rss_bytes / 2**20:.1f} MiB (peak sampled)")
+    lines.extend(r.hints)
     return "\n".join(lines)

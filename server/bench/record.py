@@ -69,6 +69,7 @@ class Recorder:
     stream_time: list[float] = field(default_factory=list)
     cancel_latency: list[float] = field(default_factory=list)
     first_chunks: int = 0  # streams that have had their first chunk
+    server_limits: dict[str, Any] = field(default_factory=dict)  # from `ready` (WS runs)
 
     def error(self, code: str) -> None:
         self.errors[code] += 1
@@ -96,6 +97,7 @@ class BenchResult:
     server_cpu_s: float | None = None
     server_rss_bytes: float | None = None
     server_cpu_per_1m_chunks_s: float | None = None
+    hints: list[str] = field(default_factory=list)  # why streams were refused, what to change
 
     @classmethod
     def from_recorder(cls, spec: BenchSpec, rec: Recorder, elapsed_s: float) -> BenchResult:
