@@ -98,11 +98,19 @@ async def stop_gracefully(app: web.Application) -> None:
     )
 
 
+ASSET_PATHS = ("/static/", "/client/")
+
+
 class AccessLogger(AbstractAccessLogger):
-    """One line per request, without the query string: it may carry a resume token."""
+    """One line per request, without the query string: it may carry a resume token.
+
+    Page assets (/static/, /client/) are logged at DEBUG: one page load fetches about ten.
+    """
 
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
-        self.logger.info(
+        level = logging.DEBUG if request.path.startswith(ASSET_PATHS) else logging.INFO
+        self.logger.log(
+            level,
             "%s %s %s %d %.3fs",
             request.remote,
             request.method,

@@ -48,7 +48,10 @@ class ContextFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = REQUEST_ID.get()
-        record.session_id = _current_session()
+        # A line logged outside the session's task (a session ended before its first step
+        # is closed by a done-callback) names its session with extra={"session_id": ...}.
+        if getattr(record, "session_id", None) is None:
+            record.session_id = _current_session()
         return True
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 
+import aiohttp
 import pytest
 
 from server.app import RunningServer
 from server.logs import ContextFilter
 from tests._client import WsClient
+from tests._wait import eventually
 
 
 def _records(caplog: pytest.LogCaptureFixture, name: str) -> list[logging.LogRecord]:
@@ -46,3 +48,41 @@ async def test_event_lines_in_debug_mode(
     assert "> ws ready session=- seq=-" in lines
     assert "> ws content_chunk session=s1 seq=1" in lines
     assert lines[-1] == "> ws stream_end session=s1 seq=5"
+
+
+@pytest.mark.parametrize("when", ["before-its-first-step", "while-streaming"])
+async def test_session_end_line_of_a_cancelled_session_names_it_in_its_context(
+    server: RunningServer, caplog: pytest.LogCaptureFixture, when: str
+) -> None:
+    caplog.handler.addFilter(ContextFilter())
+    caplog.set_level(logging.INFO, logger="server.sessions.session")
+    client = await WsClient.connect(server.url)
+    await client.receive()
+    await client.start("b", params={"hang_at": 1})
+    if when == "while-streaming":
+        await client.receive_until(lambda e: e["type"] == "content_chunk")
+    await client.cancel("b")
+    await client.until_ended({"b"})
+    await client.close()
+    (record,) = _records(caplog, "server.sessions.session")
+    assert "session=b " in record.getMessage() and "reason=cancelled" in record.getMessage()
+    assert record.session_id == "b"  # type: ignore[attr-defined]
+
+
+async def test_static_files_are_logged_at_debug_and_other_requests_at_info(
+    server: RunningServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A dashboard load fetches ~10 assets: their access lines would drown the rest."""
+    caplog.set_level(logging.DEBUG, logger="aiohttp.access")
+    async with aiohttp.ClientSession() as http:
+        for path in ("/", "/static/app.css", "/client/index.js", "/healthz"):
+            async with http.get(server.url + path) as response:
+                await response.read()
+    await eventually(lambda: len(_records(caplog, "aiohttp.access")) == 4)
+    levels = {r.getMessage().split()[2]: r.levelname for r in _records(caplog, "aiohttp.access")}
+    assert levels == {
+        "/": "INFO",
+        "/static/app.css": "DEBUG",
+        "/client/index.js": "DEBUG",
+        "/healthz": "INFO",
+    }

@@ -214,4 +214,5 @@ class Session:
             end["usage"]["output_tokens"],
             str(end["usage"]["estimated"]).lower(),
             end["duration_ms"],
+            extra={"session_id": self.id},  # also when not logged from the session's task
         )
