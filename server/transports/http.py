@@ -126,11 +126,16 @@ async def handle_cancel(request: web.Request) -> web.Response:
     manager = request.app[MANAGER]
     try:
         cancelled = manager.http.cancel(session_id)
-    except SessionError as exc:
+    except SessionError:
         # Not here: with a shared store it may run on another node, which is told.
         remote = await manager.cancel_remote_http(session_id)
         if remote is None:
-            return json_error(exc)
+            return json_error(
+                SessionError(
+                    f"no session {session_id!r} here (never started, or ended long ago)",
+                    code=ErrorCode.SESSION_NOT_FOUND,
+                )
+            )
         cancelled = remote
     status = "cancelling" if cancelled else "ended"
     return json_response({"session_id": session_id, "status": status}, 202 if cancelled else 200)

@@ -140,7 +140,9 @@ async def test_cancel_route_ends_a_running_stream(server: RunningServer) -> None
             assert again.status == 200 and (await again.json())["status"] == "ended"
         async with http.post(server.url + "/api/sessions/never/cancel") as missing:
             assert missing.status == 404
-            assert (await missing.json())["error"]["code"] == "session_not_found"
+            error = (await missing.json())["error"]
+            assert error["code"] == "session_not_found"
+            assert error["message"] == "no session 'never' here (never started, or ended long ago)"
 
 
 async def test_duplicate_live_session_id_is_409(server: RunningServer) -> None:
