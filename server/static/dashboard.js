@@ -35,12 +35,15 @@ function readRequests() {
   const text = $('#prompt').value.trim();
   const count = Math.max(1, Math.min(100, Number($('#count').value) || 1));
   const lines = text.split('\n').map((line) => line.trim()).filter(Boolean);
-  const prompts = $('#mode').value === 'each' ? lines : [text];
+  const each = $('#mode').value === 'each';
+  const prompts = each ? lines : [text];
+  // "One each": every line runs, even when Sessions is below the number of lines.
+  const total = each ? Math.min(100, Math.max(count, lines.length)) : count;
   const params = {};
   if ($('#max-tokens').value) params.max_tokens = Number($('#max-tokens').value);
   if ($('#rate').value !== '') params.tokens_per_second = Number($('#rate').value);
   const provider = $('#provider').value || undefined;
-  return Array.from({ length: count }, (_, i) => ({
+  return Array.from({ length: total }, (_, i) => ({
     prompt: prompts[i % prompts.length],
     ...(provider && { provider }),
     ...(Object.keys(params).length && { params }),

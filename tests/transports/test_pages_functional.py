@@ -17,7 +17,7 @@ from server.transports.pages import CLIENT_DIR_ENV, find_client_dir
     ("path", "content_type", "marker"),
     [
         ("/", "text/html", "dashboard.js"),
-        ("/chat", "text/html", 'id="output"'),
+        ("/chat", "text/html", 'id="conversation"'),
         ("/static/app.css", "text/css", ".cursor"),
         ("/client/index.js", "javascript", "TokenmuxClient"),
         ("/client/msgpack.js", "javascript", "export function decode"),

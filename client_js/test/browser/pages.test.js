@@ -42,33 +42,74 @@ async function completion(prompt) {
   return (await response.json()).content;
 }
 
+const lastReply = '#conversation .bubble.reply >> nth=-1';
+
 describe('/chat', () => {
   test('text appears progressively, the whole reply arrives, then the cursor goes', async () => {
     const { page, problems } = await newPage('/chat');
     const prompt = 'Hello from the browser, ünïcödé 👋';
     const expected = await completion(prompt);
     await page.evaluate(() => {
-      const output = document.querySelector('#output');
+      const conversation = document.querySelector('#conversation');
       window.seen = [];
       new MutationObserver(() => {
-        window.seen.push({ text: output.firstChild?.textContent ?? '', cursor: !!output.querySelector('.cursor') });
-      }).observe(output, { subtree: true, childList: true, characterData: true });
+        const reply = [...conversation.querySelectorAll('.reply')].at(-1);
+        if (reply) window.seen.push({ text: reply.firstChild?.textContent ?? '', cursor: !!reply.querySelector('.cursor') });
+      }).observe(conversation, { subtree: true, childList: true, characterData: true });
     });
     await page.fill('#prompt', prompt);
     await page.click('#send');
-    await page.waitForFunction(() => document.querySelector('#output').textContent.length > 60);
+    await page.waitForFunction(() => [...document.querySelectorAll('#conversation .reply')].at(-1)?.textContent.length > 60);
     await mkdir(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: path.join(ARTIFACTS, 'chat-mid-stream.png') });
-    await page.waitForFunction((text) => document.querySelector('#output').textContent.startsWith(text), expected, { timeout: 10_000 });
+    await page.waitForFunction((text) => [...document.querySelectorAll('#conversation .reply')].at(-1).textContent.startsWith(text), expected, { timeout: 10_000 });
     const endedAt = Date.now();
-    await page.waitForSelector('#output .cursor', { state: 'detached', timeout: 1_500 });
+    await page.waitForSelector('#conversation .reply .cursor', { state: 'detached', timeout: 1_500 });
     assert.ok(Date.now() - endedAt < 1_500, 'the cursor went within a second or so of the end');
-    assert.equal(await page.textContent('#output'), expected);
+    assert.equal(await page.textContent(lastReply), expected);
     const seen = await page.evaluate(() => window.seen);
     const lengths = [...new Set(seen.filter((s) => s.cursor).map((s) => s.text.length))];
     assert.ok(lengths.length >= 5, `text grew in steps while the cursor showed (saw ${lengths.length})`);
     assert.deepEqual(lengths, [...lengths].sort((a, b) => a - b), 'the text only grows');
     assert.ok(await page.isHidden('.error'));
+    assert.deepEqual(problems, []);
+    await page.close();
+  });
+
+  test('the conversation is kept: every turn is shown and sent as messages; "New chat" starts over', async () => {
+    const { page, problems } = await newPage('/chat');
+    const sent = [];
+    page.on('request', (request) => {
+      if (request.url().endsWith('/api/stream')) sent.push(JSON.parse(request.postData()));
+    });
+    const ask = async (question, turns) => {
+      await page.fill('#prompt', question);
+      await page.click('#send');
+      await page.waitForFunction((n) => document.querySelectorAll('#conversation .reply').length === n, turns);
+      await page.waitForSelector('#conversation .reply .cursor', { state: 'detached', timeout: 10_000 });
+      await page.waitForFunction(() => !document.querySelector('#send').disabled);
+      return page.textContent(lastReply);
+    };
+    const first = await ask('First question?', 1);
+    assert.ok(first.startsWith('First question?'));
+    const second = await ask('And a second one?', 2);
+    assert.ok(second.startsWith('And a second one?'));
+    assert.deepEqual(sent.at(-1), {
+      messages: [
+        { role: 'user', content: 'First question?' },
+        { role: 'assistant', content: first },
+        { role: 'user', content: 'And a second one?' },
+      ],
+    });
+    const shown = await page.$$eval('#conversation .bubble', (bubbles) => bubbles.map((b) => [b.classList.contains('user') ? 'user' : 'reply', b.textContent]));
+    assert.deepEqual(shown, [['user', 'First question?'], ['reply', first], ['user', 'And a second one?'], ['reply', second]]);
+    await mkdir(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: path.join(ARTIFACTS, 'chat-conversation.png') });
+
+    await page.click('#new-chat');
+    assert.equal(await page.$$eval('#conversation .bubble', (bubbles) => bubbles.length), 0);
+    await ask('Fresh start.', 1);
+    assert.deepEqual(sent.at(-1), { messages: [{ role: 'user', content: 'Fresh start.' }] });
     assert.deepEqual(problems, []);
     await page.close();
   });
@@ -80,7 +121,7 @@ describe('/chat', () => {
     await page.click('#send');
     await page.waitForSelector('.error', { state: 'visible', timeout: 5_000 });
     assert.match(await page.textContent('.error'), /failed/i);
-    await page.waitForSelector('#output .cursor', { state: 'detached', timeout: 1_500 });
+    await page.waitForSelector('#conversation .reply .cursor', { state: 'detached', timeout: 1_500 });
     assert.equal(await page.isEnabled('#send'), true);
     await page.close();
   });
@@ -124,6 +165,24 @@ describe('/ (dashboard)', () => {
     await page.click('#cancel-all');
     await page.waitForFunction(() => document.querySelectorAll('.card[data-status="cancelled"]').length === 4);
     await page.waitForFunction(() => document.querySelector('#open-count').textContent === '0');
+    assert.deepEqual(problems, []);
+    await page.close();
+  });
+
+  test('"one each (per line)" runs every line, even with fewer sessions than lines', async () => {
+    const { page, problems } = await newPage('/');
+    await page.waitForSelector('#connection[data-state="open"]');
+    await page.fill('#prompt', 'First line prompt\nSecond line prompt');
+    await page.selectOption('#mode', 'each');
+    await page.fill('#count', '1');
+    await page.fill('#max-tokens', '3');
+    await page.click('#start');
+    await page.waitForFunction(() => document.querySelectorAll('.card[data-status="complete"]').length === 2, null, { timeout: 10_000 });
+    await page.waitForSelector('.card .output .cursor', { state: 'detached', timeout: 5_000 });
+    const outputs = await page.$$eval('.card .output', (nodes) => nodes.map((n) => n.textContent));
+    assert.equal(outputs.length, 2);
+    assert.ok(outputs[0].startsWith('First line prompt'), outputs[0]);
+    assert.ok(outputs[1].startsWith('Second line prompt'), outputs[1]);
     assert.deepEqual(problems, []);
     await page.close();
   });
