@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -93,3 +94,19 @@ def test_every_key_in_config_yaml_is_documented_inline() -> None:
             and not stripped.endswith(":")
         ):
             assert "#" in stripped, f"undocumented key: {stripped}"
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"tokens_per_second": "fast"}, "providers.sim.params.tokens_per_second: must be a number"),
+        ({"temperature": 7}, "providers.sim.params.temperature: must be a number from 0 to 2"),
+        ({"hang_at": "later"}, "providers.sim.params.hang_at: must be an integer"),
+        ({"burst": 0.5}, "providers.sim.params.burst: must be an integer"),
+    ],
+)
+def test_provider_params_are_checked_at_start_up(params: dict[str, object], message: str) -> None:
+    """A default that every request would inherit fails start-up, not every request."""
+    raw = {"providers": {"sim": {"type": "sim", "params": params}}}
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        config_from_mapping(raw, environ={})
