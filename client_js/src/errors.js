@@ -8,6 +8,9 @@
  * - `connection_lost`: the socket dropped while the session was live and it could not be
  *   resumed (retryable).
  * - `connection_failed`: the WebSocket could not be opened (retryable).
+ * - `resume_refused`: `client.resume()` (or restoring a persisted session) was refused: a
+ *   wrong token, a session that ended more than the server's `grace_s` ago, or resume
+ *   turned off; `cause` is the server's `unauthorized` error.
  * - `network_error`: fetch failed before or during an SSE stream (retryable).
  * - `closed`: `client.close()` was called while the session was live.
  * - `http_error`: an HTTP error whose body was not a tokenmux error body.

@@ -6,18 +6,22 @@
  * <button onClick={() => start({ prompt })}>Send</button>
  * ```
  *
- * `start()` cancels a stream still running; unmounting cancels it too.
+ * `start()` cancels a stream still running; unmounting cancels it too. On mount the hook
+ * resumes `options.resume` (a session, or `{id, token, afterSeq}`), or else, with a client
+ * that persists its sessions, the newest one it restored after a reload.
  *
  * @module
  */
 
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { createStreamState, runStream } from './index.js';
+import { createStreamState, resumeStream, runStream } from './index.js';
+import { resumeTarget } from './stream-state.js';
 
 /**
  * @param {import('./ws-client.js').TokenmuxClient | string} source a TokenmuxClient, or
  *   the URL of the SSE route (e.g. '/api/stream')
- * @param {{fetch?: typeof fetch}} [options]
+ * @param {{fetch?: typeof fetch,
+ *   resume?: import('./session.js').Session | import('./stream-state.js').ResumeTarget | false}} [options]
  * @returns {import('./stream-state.js').StreamState & {
  *   start: (request: Record<string, any>) => Promise<import('./stream-state.js').StreamState>,
  *   cancel: () => void }}
@@ -26,27 +30,43 @@ export function useTokenmuxStream(source, options = {}) {
   const [state, setState] = useState(createStreamState);
   /** @type {{current: AbortController | null}} */
   const running = useRef(null);
+  const mounted = useRef(false);
   const sourceRef = useRef(source);
   sourceRef.current = source;
   const fetchRef = useRef(options.fetch);
   fetchRef.current = options.fetch;
+  const resumeRef = useRef(options.resume);
+  resumeRef.current = options.resume;
 
   // The latest stream, even once cancelled: only its updates reach the state.
   const cancel = useCallback(() => running.current?.abort(), []);
 
-  const start = useCallback((/** @type {Record<string, any>} */ request) => {
+  /** @type {(run: (signal: AbortSignal, onState: (state: any) => void) => Promise<any>) => Promise<any>} */
+  const follow = useCallback((run) => {
     running.current?.abort();
     const controller = new AbortController();
     running.current = controller;
-    return runStream(sourceRef.current, request, {
-      signal: controller.signal,
-      fetch: fetchRef.current,
-      onState: (next) => {
-        if (running.current === controller) setState(next);
-      },
+    return run(controller.signal, (next) => {
+      if (running.current === controller) setState(next);
     });
   }, []);
 
-  useEffect(() => cancel, [cancel]);
+  const start = useCallback((/** @type {Record<string, any>} */ request) => follow(
+    (signal, onState) => runStream(sourceRef.current, request, { signal, fetch: fetchRef.current, onState }),
+  ), [follow]);
+
+  useEffect(() => {
+    mounted.current = true;
+    const client = sourceRef.current;
+    const target = running.current ? null : resumeTarget(client, resumeRef.current);
+    if (target && typeof client !== 'string') follow((signal, onState) => resumeStream(client, target, { signal, onState }));
+    return () => {
+      // React's StrictMode unmounts and mounts again at once: only a real unmount cancels.
+      mounted.current = false;
+      queueMicrotask(() => {
+        if (!mounted.current) cancel();
+      });
+    };
+  }, [cancel, follow]);
   return { ...state, start, cancel };
 }

@@ -26,11 +26,13 @@ const END_CODES = /** @type {Record<string, string>} */ ({ timeout: 'timeout', s
 
 export class Session {
   /**
-   * Sessions are made by `TokenmuxClient.stream()`; this constructor is not public API.
+   * Sessions are made by `TokenmuxClient.stream()` and `resume()`; this constructor is not
+   * public API.
    * @param {string} id
    * @param {(session: Session) => void} requestCancel
+   * @param {{resumeToken: string, afterSeq: number}} [resumed] for a session being resumed
    */
-  constructor(id, requestCancel) {
+  constructor(id, requestCancel, resumed) {
     /** The client-chosen session id. */
     this.id = id;
     /** Text received so far. */
@@ -41,10 +43,15 @@ export class Session {
     this.provider = null;
     /** @type {string | null} */
     this.model = null;
-    /** From `stream_start`; null while the server has resume turned off. @type {string | null} */
-    this.resumeToken = null;
-    /** The highest seq received (-1 before `stream_start`). */
-    this.lastSeq = -1;
+    /** From `stream_start` (or `resume()`); null while the server has resume turned off. @type {string | null} */
+    this.resumeToken = resumed?.resumeToken ?? null;
+    /** The highest seq received (-1 before `stream_start`; `afterSeq` for a resumed session). */
+    this.lastSeq = resumed?.afterSeq ?? -1;
+    /**
+     * False once a replay started past what the server still kept: the text before it
+     * came as one piece (`metadata{recovered: false, content_so_far}`), not as its events.
+     */
+    this.recovered = true;
     /** Last known usage (from metadata or stream_end). @type {EndResult['usage']} */
     this.usage = null;
     /** @type {EndResult | null} */
@@ -57,6 +64,10 @@ export class Session {
     /** @type {(() => void) | null} */
     this._wake = null;
     this._iterated = false;
+    /** Whether any event of this session reached this client. */
+    this._received = false;
+    /** Whether the server refused to resume it for good (it is then forgotten). */
+    this._refused = false;
     /** @type {(result: EndResult) => void} */
     let settle = () => {};
     /** @type {Promise<EndResult>} resolves on any end, never rejects (what cancel() awaits) */
@@ -120,10 +131,11 @@ export class Session {
     const seq = envelope.seq ?? this.lastSeq + 1;
     if (seq <= this.lastSeq) return false;
     this.lastSeq = seq;
+    this._received = true;
+    if (this.status === 'pending') this.status = 'streaming'; // a resume's replay may begin anywhere
     const data = envelope.data ?? {};
     switch (envelope.type) {
       case 'stream_start':
-        this.status = 'streaming';
         this.provider = data.provider ?? null;
         this.model = data.model ?? null;
         this.resumeToken = data.resume_token ?? null;
@@ -133,7 +145,10 @@ export class Session {
         break;
       case 'metadata':
         if (data.usage) this.usage = data.usage;
-        if (data.recovered === false && typeof data.content_so_far === 'string') this.text = data.content_so_far;
+        if (data.recovered === false && typeof data.content_so_far === 'string') {
+          this.text = data.content_so_far;
+          this.recovered = false;
+        }
         break;
       case 'content_complete':
         if (typeof data.total_content === 'string') this.text = data.total_content;

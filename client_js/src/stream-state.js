@@ -1,7 +1,8 @@
 /**
  * The state of one stream as a plain object, updated by a pure reducer; what the React hook
  * and the Vue composable render. `runStream()` drives either transport (a TokenmuxClient
- * over WebSocket, or an SSE endpoint URL) through the same reducer.
+ * over WebSocket, or an SSE endpoint URL) through the same reducer; `resumeStream()` drives
+ * a resumed session of a TokenmuxClient.
  *
  * @module
  */
@@ -35,6 +36,10 @@ export function createStreamState() {
  */
 export function reduceStreamState(state, event, elapsedMs) {
   const data = event.data ?? {};
+  if (state.status === 'connecting' && event.type !== 'stream_start') {
+    // A resumed session's replay may begin past its stream_start.
+    state = { ...state, status: 'streaming', sessionId: state.sessionId ?? event.session ?? null };
+  }
   switch (event.type) {
     case 'stream_start':
       return { ...state, status: 'streaming', sessionId: data.session_id ?? event.session ?? null, provider: data.provider ?? null, model: data.model ?? null };
@@ -45,6 +50,9 @@ export function reduceStreamState(state, event, elapsedMs) {
         ttftMs: state.ttftMs ?? (elapsedMs === undefined ? null : Math.round(elapsedMs)),
       };
     case 'metadata':
+      if (data.recovered === false && typeof data.content_so_far === 'string') {
+        return { ...state, text: data.content_so_far }; // the replay began past what the server kept
+      }
       return data.usage ? { ...state, usage: data.usage } : state;
     case 'content_complete':
       return { ...state, text: data.total_content ?? state.text };
@@ -73,17 +81,75 @@ export function reduceStreamState(state, event, elapsedMs) {
  * @param {{signal?: AbortSignal, onState: (state: StreamState) => void, fetch?: typeof fetch}} options
  * @returns {Promise<StreamState>}
  */
-export async function runStream(source, request, { signal, onState, fetch }) {
+export function runStream(source, request, { signal, onState, fetch }) {
+  return follow(() => (typeof source === 'string'
+    ? streamSSE(source, request, { signal, fetch })
+    : source.stream(request, { signal })), null, { signal, onState });
+}
+
+/**
+ * @typedef {object} ResumeTarget What to resume: a session of the client (e.g. one of
+ *   `client.restored`), or the id and token of one to `client.resume()`.
+ * @property {string} id
+ * @property {string} token
+ * @property {number} [afterSeq]
+ */
+
+/**
+ * Like `runStream()`, for a resumed session: `target` is a Session of `client` that nobody
+ * reads yet (e.g. one of `client.restored`), or `{id, token, afterSeq}` to `client.resume()`.
+ * Aborting `signal` cancels the session.
+ *
+ * @param {import('./ws-client.js').TokenmuxClient} client
+ * @param {import('./session.js').Session | ResumeTarget} target
+ * @param {{signal?: AbortSignal, onState: (state: StreamState) => void}} options
+ * @returns {Promise<StreamState>}
+ */
+export function resumeStream(client, target, { signal, onState }) {
+  return follow(() => {
+    if (!isSession(target)) {
+      return client.resume(target.id, { token: target.token, afterSeq: target.afterSeq, signal });
+    }
+    signal?.throwIfAborted();
+    signal?.addEventListener('abort', () => target.cancel(), { once: true });
+    return target;
+  }, target.id, { signal, onState });
+}
+
+/**
+ * What a hook resumes on mount: `resume` if given (false: nothing), else, for a client
+ * that persists its sessions, the newest restored session nobody reads yet.
+ * @param {import('./ws-client.js').TokenmuxClient | string} source
+ * @param {import('./session.js').Session | ResumeTarget | false | undefined} resume
+ * @returns {import('./session.js').Session | ResumeTarget | null}
+ */
+export function resumeTarget(source, resume) {
+  if (resume === false || typeof source === 'string') return null;
+  if (resume) return resume;
+  return [...(source.restored ?? [])].reverse().find((session) => !session._iterated) ?? null;
+}
+
+/** @param {unknown} target @returns {target is import('./session.js').Session} */
+function isSession(target) {
+  return typeof (/** @type {any} */ (target)?.[Symbol.asyncIterator]) === 'function';
+}
+
+/**
+ * @param {() => AsyncIterable<import('./protocol.js').Envelope>} open
+ * @param {string | null} resumedId the session id of a resume (whose replay says nothing
+ *   about the time to the first token, so `ttftMs` stays null), null for a start
+ * @param {{signal?: AbortSignal, onState: (state: StreamState) => void}} options
+ * @returns {Promise<StreamState>}
+ */
+async function follow(open, resumedId, { signal, onState }) {
   /** @type {StreamState} */
-  let state = { ...createStreamState(), status: 'connecting' };
+  let state = { ...createStreamState(), status: 'connecting', sessionId: resumedId };
   onState(state);
-  const began = globalThis.performance.now();
+  const began = resumedId === null ? globalThis.performance.now() : null;
   try {
-    const events = typeof source === 'string'
-      ? streamSSE(source, request, { signal, fetch })
-      : source.stream(request, { signal });
+    const events = open();
     for await (const event of events) {
-      const next = reduceStreamState(state, event, globalThis.performance.now() - began);
+      const next = reduceStreamState(state, event, began === null ? undefined : globalThis.performance.now() - began);
       if (next !== state) onState((state = next));
     }
     if (state.status === 'connecting' || state.status === 'streaming') {

@@ -6,18 +6,23 @@
  * ```
  *
  * Every field is a readonly shallow ref. `start()` cancels a stream still running; when the
- * component (or effect scope) is disposed, the running stream is cancelled.
+ * component (or effect scope) is disposed, the running stream is cancelled. On mount (at
+ * once outside a component) it resumes `options.resume` (a session, or `{id, token,
+ * afterSeq}`), or else, with a client that persists its sessions, the newest one it
+ * restored after a reload.
  *
  * @module
  */
 
-import { getCurrentScope, onScopeDispose, readonly, shallowRef } from 'vue';
-import { createStreamState, runStream } from './index.js';
+import { getCurrentInstance, getCurrentScope, onMounted, onScopeDispose, readonly, shallowRef } from 'vue';
+import { createStreamState, resumeStream, runStream } from './index.js';
+import { resumeTarget } from './stream-state.js';
 
 /**
  * @param {import('./ws-client.js').TokenmuxClient | string} source a TokenmuxClient, or
  *   the URL of the SSE route (e.g. '/api/stream')
- * @param {{fetch?: typeof fetch}} [options]
+ * @param {{fetch?: typeof fetch,
+ *   resume?: import('./session.js').Session | import('./stream-state.js').ResumeTarget | false}} [options]
  */
 export function useTokenmuxStream(source, options = {}) {
   const initial = createStreamState();
@@ -46,18 +51,28 @@ export function useTokenmuxStream(source, options = {}) {
     running?.abort();
   }
 
-  /** @param {Record<string, any>} request */
-  function start(request) {
+  /** @param {(signal: AbortSignal, onState: (state: import('./stream-state.js').StreamState) => void) => Promise<any>} run */
+  function follow(run) {
     running?.abort();
     const controller = new AbortController();
     running = controller;
-    return runStream(source, request, {
-      signal: controller.signal,
-      fetch: options.fetch,
-      onState: (state) => {
-        if (running === controller) apply(state);
-      },
+    return run(controller.signal, (state) => {
+      if (running === controller) apply(state);
     });
+  }
+
+  /** @param {Record<string, any>} request */
+  function start(request) {
+    return follow((signal, onState) => runStream(source, request, { signal, fetch: options.fetch, onState }));
+  }
+
+  const target = resumeTarget(source, options.resume);
+  if (target && typeof source !== 'string') {
+    const resume = () => {
+      if (!running) follow((signal, onState) => resumeStream(source, target, { signal, onState }));
+    };
+    if (getCurrentInstance()) onMounted(resume);
+    else resume();
   }
 
   if (getCurrentScope()) onScopeDispose(cancel);

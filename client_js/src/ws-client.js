@@ -1,6 +1,6 @@
 /**
  * TokenmuxClient: many sessions over one WebSocket (PROTOCOL.md section 3), with optional
- * reconnect and resume (section 6).
+ * reconnect and resume (section 6), and sessions kept across page reloads (`persist`).
  *
  * The socket opens on the first `stream()` (or `connect()`); messages sent before it is open
  * are queued in order. Events are routed to their session by `session` id; connection-level
@@ -11,6 +11,7 @@
  */
 
 import { TokenmuxError } from './errors.js';
+import { SessionStorageStore } from './persist.js';
 import { SESSION_ID_PATTERN, loadCodec, newSessionId } from './protocol.js';
 import { Session } from './session.js';
 
@@ -25,6 +26,17 @@ import { Session } from './session.js';
  * @property {number} [resumeTimeoutMs] with `reconnect`, how long a session may wait for the
  *   connection to come back (to be resumed, or to be started) before it fails with
  *   `connection_lost` (default 30000)
+ * @property {boolean | import('./persist.js').PersistOptions} [persist] keep every live
+ *   session's `{id, token, lastSeq}` in `sessionStorage`, and resume the ones a previous
+ *   page left (they are `client.restored`) (default false)
+ */
+
+/**
+ * @typedef {object} ResumeOptions
+ * @property {string} token the session's `resume_token` (from `stream_start`)
+ * @property {number} [afterSeq] the last seq already had; the server sends what follows
+ *   (default -1: everything it still keeps, from `stream_start` on)
+ * @property {AbortSignal} [signal] aborting it cancels the session
  */
 
 /**
@@ -36,7 +48,8 @@ import { Session } from './session.js';
  * @property {string} [system]
  * @property {Record<string, unknown>} [params]
  * @property {number} [chunk_delay_ms]
- * @property {'cancel' | 'detach'} [on_disconnect] default 'detach' when `reconnect` is on
+ * @property {'cancel' | 'detach'} [on_disconnect] default 'detach' when `reconnect` or
+ *   `persist` is on
  * @property {string} [session] the session id (default: a generated one)
  * @property {AbortSignal} [signal] aborting it cancels the session
  */
@@ -92,6 +105,14 @@ export class TokenmuxClient extends EventTarget {
     this._resolveReady = () => {};
     /** @type {(error: TokenmuxError) => void} */
     this._rejectReady = () => {};
+    /** @type {SessionStorageStore | null} */
+    this._store = options.persist ? new SessionStorageStore(options.persist, this.url) : null;
+    /**
+     * The sessions a previous page left in storage (with `persist`), oldest first, being
+     * resumed: they are live sessions like any other, in `sessions` too.
+     * @type {Session[]}
+     */
+    this.restored = this._store ? this._restore(this._store) : [];
   }
 
   /** Number of live sessions (started and not yet ended). */
@@ -131,18 +152,42 @@ export class TokenmuxClient extends EventTarget {
     if (!SESSION_ID_PATTERN.test(id)) {
       throw new TypeError(`session id ${JSON.stringify(id)}: use 1-64 characters of A-Za-z0-9_.:-`);
     }
-    if (this.sessions.has(id)) throw new TypeError(`session id ${JSON.stringify(id)} is already live on this client`);
+    this._checkFree(id);
     signal?.throwIfAborted();
-    if (this.options.reconnect && data.on_disconnect === undefined) data.on_disconnect = 'detach';
-    const session = new Session(id, (s) => this._send({ type: 'cancel', session: s.id }));
-    this.sessions.set(id, session);
-    session._ended.then(() => this._forget(session));
-    if (signal) {
-      const onAbort = () => session.cancel();
-      signal.addEventListener('abort', onAbort, { once: true });
-      session._ended.then(() => signal.removeEventListener('abort', onAbort));
-    }
+    const keep = this.options.reconnect || this._store;
+    if (keep && data.on_disconnect === undefined) data.on_disconnect = 'detach';
+    const session = this._adopt(new Session(id, (s) => this._cancel(s)), signal);
     this._send({ type: 'start', session: id, data });
+    return session;
+  }
+
+  /**
+   * Attach a session that is running (or ended less than the server's `grace_s` ago), e.g.
+   * one a previous page started: the server replays what came after `afterSeq`, then the
+   * session continues live, with no gap and no duplicate. Returns at once, like `stream()`.
+   * A refused resume (wrong token, expired, resume turned off) fails the session with
+   * TokenmuxError `resume_refused`.
+   * @param {string} sessionId
+   * @param {ResumeOptions} options
+   * @returns {Session}
+   */
+  resume(sessionId, options) {
+    if (this.state === 'closed') throw closedError();
+    const { token, afterSeq = -1, signal } = options ?? /** @type {ResumeOptions} */ ({});
+    if (typeof sessionId !== 'string' || !SESSION_ID_PATTERN.test(sessionId)) {
+      throw new TypeError(`session id ${JSON.stringify(sessionId)}: use 1-64 characters of A-Za-z0-9_.:-`);
+    }
+    if (typeof token !== 'string' || token === '') {
+      throw new TypeError('client.resume(id, { token }): token is the resume_token of the session\'s stream_start');
+    }
+    if (!Number.isInteger(afterSeq) || afterSeq < -1) {
+      throw new TypeError('client.resume(id, { afterSeq }): afterSeq must be an integer >= -1');
+    }
+    this._checkFree(sessionId);
+    signal?.throwIfAborted();
+    const session = this._adopt(new Session(sessionId, (s) => this._cancel(s), { resumeToken: token, afterSeq }), signal);
+    this._store?.track(session);
+    this._send(resumeMessage(session));
     return session;
   }
 
@@ -164,6 +209,7 @@ export class TokenmuxClient extends EventTarget {
    */
   close() {
     if (this.state === 'closed') return;
+    this._store?.close(); // persisted sessions stay, for the next page to resume
     this._setState('closed');
     clearTimeout(this._retryTimer);
     clearTimeout(this._resumeTimer);
@@ -270,7 +316,7 @@ export class TokenmuxClient extends EventTarget {
     const message = `the connection to ${this.url} closed (code ${code}${reason ? `: ${reason}` : ''})`;
     this.serverInfo = null;
     for (const session of [...this.sessions.values()]) {
-      if (this.options.reconnect && session.resumeToken !== null && session.lastSeq >= 0) {
+      if (this.options.reconnect && session.resumeToken !== null) {
         this._resumable.add(session);
       } else {
         session._fail(new TokenmuxError('connection_lost', message, { retryable: true }));
@@ -301,13 +347,7 @@ export class TokenmuxClient extends EventTarget {
   }
 
   _resumeAll() {
-    for (const session of this._resumable) {
-      this._outbox.unshift({
-        type: 'resume',
-        session: session.id,
-        data: { resume_token: session.resumeToken, after_seq: session.lastSeq },
-      });
-    }
+    for (const session of this._resumable) this._outbox.unshift(resumeMessage(session));
     this._resumable.clear();
     clearTimeout(this._resumeTimer);
     this._resumeTimer = undefined;
@@ -343,7 +383,8 @@ export class TokenmuxClient extends EventTarget {
       return;
     }
     if (typeof envelope?.session === 'string') {
-      this.sessions.get(envelope.session)?._receive(envelope);
+      const session = this.sessions.get(envelope.session);
+      if (session?._receive(envelope)) this._store?.track(session);
       return;
     }
     const data = envelope?.data ?? {};
@@ -375,11 +416,17 @@ export class TokenmuxClient extends EventTarget {
     const session = typeof ref.session === 'string' ? this.sessions.get(ref.session) : undefined;
     if (session && (ref.type === 'start' || ref.type === 'resume')) {
       const error = TokenmuxError.fromPayload(data, { session: session.id });
-      if (ref.type === 'resume') {
+      if (ref.type === 'resume' && !error.retryable) session._refused = true; // the server will not give it back
+      if (ref.type === 'start') {
+        session._fail(error);
+      } else if (!session._received && error.code === 'unauthorized') {
+        // The server answers a wrong token, an expired session and resume turned off alike.
+        session._fail(new TokenmuxError('resume_refused', `the session could not be resumed: ${error.message}`, { retryable: false, cause: error }));
+      } else if (!session._received) {
+        session._fail(error);
+      } else {
         // The session could not be re-attached: what was missed is lost.
         session._fail(new TokenmuxError('connection_lost', `the session could not be resumed: ${error.message}`, { retryable: true, cause: error }));
-      } else {
-        session._fail(error);
       }
       return;
     }
@@ -389,10 +436,58 @@ export class TokenmuxClient extends EventTarget {
 
   // Bookkeeping.
 
+  /** @param {string} id */
+  _checkFree(id) {
+    if (this.sessions.has(id)) throw new TypeError(`session id ${JSON.stringify(id)} is already live on this client`);
+  }
+
+  /**
+   * Make `session` one of this client's live sessions until it ends.
+   * @param {Session} session @param {AbortSignal} [signal] aborting it cancels the session
+   */
+  _adopt(session, signal) {
+    this.sessions.set(session.id, session);
+    session._ended.then(() => this._forget(session));
+    if (signal) {
+      const onAbort = () => session.cancel();
+      signal.addEventListener('abort', onAbort, { once: true });
+      session._ended.then(() => signal.removeEventListener('abort', onAbort));
+    }
+    return session;
+  }
+
+  /** @param {Session} session */
+  _cancel(session) {
+    this._send({ type: 'cancel', session: session.id });
+  }
+
+  /**
+   * Resume every session a previous page persisted, once the socket opens (on the next
+   * tick, so that listeners added after `new TokenmuxClient()` see it happen).
+   * @param {SessionStorageStore} store
+   */
+  _restore(store) {
+    const sessions = store.list().map(({ id, token, lastSeq }) => {
+      const afterSeq = store.replay === 'missed' ? lastSeq : -1;
+      const session = this._adopt(new Session(id, (s) => this._cancel(s), { resumeToken: token, afterSeq }));
+      this._outbox.push(resumeMessage(session));
+      return session;
+    });
+    if (sessions.length) {
+      queueMicrotask(() => {
+        if (this.state === 'idle' && this._outbox.length) this._open();
+      });
+    }
+    return sessions;
+  }
+
   /** @param {Session} session */
   _forget(session) {
     if (this.sessions.get(session.id) === session) this.sessions.delete(session.id);
     this._resumable.delete(session);
+    // Ended on the server's word: it cannot be resumed again. A lost connection (a page
+    // going away is one) leaves it stored for the next page.
+    if (session.result || session._refused) this._store?.remove(session.id, session.resumeToken);
     this._emit('sessionend', session);
   }
 
@@ -432,6 +527,11 @@ function resolveUrl(url) {
     throw new TypeError(`WebSocket URL must be ws:, wss:, http: or https:, got ${resolved.protocol}`);
   }
   return resolved.href;
+}
+
+/** @param {Session} session */
+function resumeMessage(session) {
+  return { type: 'resume', session: session.id, data: { resume_token: session.resumeToken, after_seq: session.lastSeq } };
 }
 
 /** @param {WebSocket} socket */

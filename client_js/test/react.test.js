@@ -55,6 +55,7 @@ test('useTokenmuxStream works with a TokenmuxClient-like source and cancels on u
   assert.equal(seen.current.status, 'streaming');
   assert.equal(seen.current.text, 'a');
   act(() => renderer.unmount());
+  await Promise.resolve(); // the cancel waits one microtask, in case StrictMode mounts again
   assert.ok(aborted, 'unmounting cancelled the stream');
   assert.equal((await running).status, 'cancelled');
 });

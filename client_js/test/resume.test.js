@@ -1,5 +1,5 @@
-// Reconnect + resume (PROTOCOL.md section 6) against a scripted WebSocket server, since the
-// real server does not hand out resume tokens yet.
+// Reconnect + resume (PROTOCOL.md section 6) against a scripted WebSocket server, which can
+// send exactly the replays (duplicates, refusals, recovered: false) each case needs.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { afterEach, test } from 'node:test';

@@ -6,4 +6,4 @@ export { TokenmuxClient } from "./ws-client.js";
 export { UniversalStreamClient } from "./universal.js";
 export { Typewriter } from "./typewriter.js";
 export { PROTOCOL_VERSION, SUBPROTOCOLS, EventType, jsonCodec, loadCodec, newSessionId } from "./protocol.js";
-export { createStreamState, reduceStreamState, runStream } from "./stream-state.js";
+export { createStreamState, reduceStreamState, resumeStream, runStream } from "./stream-state.js";

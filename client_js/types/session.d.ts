@@ -1,10 +1,15 @@
 export class Session {
     /**
-     * Sessions are made by `TokenmuxClient.stream()`; this constructor is not public API.
+     * Sessions are made by `TokenmuxClient.stream()` and `resume()`; this constructor is not
+     * public API.
      * @param {string} id
      * @param {(session: Session) => void} requestCancel
+     * @param {{resumeToken: string, afterSeq: number}} [resumed] for a session being resumed
      */
-    constructor(id: string, requestCancel: (session: Session) => void);
+    constructor(id: string, requestCancel: (session: Session) => void, resumed?: {
+        resumeToken: string;
+        afterSeq: number;
+    });
     /** The client-chosen session id. */
     id: string;
     /** Text received so far. */
@@ -15,10 +20,15 @@ export class Session {
     provider: string | null;
     /** @type {string | null} */
     model: string | null;
-    /** From `stream_start`; null while the server has resume turned off. @type {string | null} */
+    /** From `stream_start` (or `resume()`); null while the server has resume turned off. @type {string | null} */
     resumeToken: string | null;
-    /** The highest seq received (-1 before `stream_start`). */
+    /** The highest seq received (-1 before `stream_start`; `afterSeq` for a resumed session). */
     lastSeq: number;
+    /**
+     * False once a replay started past what the server still kept: the text before it
+     * came as one piece (`metadata{recovered: false, content_so_far}`), not as its events.
+     */
+    recovered: boolean;
     /** Last known usage (from metadata or stream_end). @type {EndResult['usage']} */
     usage: EndResult["usage"];
     /** @type {EndResult | null} */
@@ -31,6 +41,10 @@ export class Session {
     /** @type {(() => void) | null} */
     _wake: (() => void) | null;
     _iterated: boolean;
+    /** Whether any event of this session reached this client. */
+    _received: boolean;
+    /** Whether the server refused to resume it for good (it is then forgotten). */
+    _refused: boolean;
     /** @type {Promise<EndResult>} resolves on any end, never rejects (what cancel() awaits) */
     _ended: Promise<EndResult>;
     _settle: (result: EndResult) => void;

@@ -34,6 +34,35 @@ export function runStream(source: import("./ws-client.js").TokenmuxClient | stri
     onState: (state: StreamState) => void;
     fetch?: typeof globalThis.fetch;
 }): Promise<StreamState>;
+/**
+ * @typedef {object} ResumeTarget What to resume: a session of the client (e.g. one of
+ *   `client.restored`), or the id and token of one to `client.resume()`.
+ * @property {string} id
+ * @property {string} token
+ * @property {number} [afterSeq]
+ */
+/**
+ * Like `runStream()`, for a resumed session: `target` is a Session of `client` that nobody
+ * reads yet (e.g. one of `client.restored`), or `{id, token, afterSeq}` to `client.resume()`.
+ * Aborting `signal` cancels the session.
+ *
+ * @param {import('./ws-client.js').TokenmuxClient} client
+ * @param {import('./session.js').Session | ResumeTarget} target
+ * @param {{signal?: AbortSignal, onState: (state: StreamState) => void}} options
+ * @returns {Promise<StreamState>}
+ */
+export function resumeStream(client: import("./ws-client.js").TokenmuxClient, target: import("./session.js").Session | ResumeTarget, { signal, onState }: {
+    signal?: AbortSignal;
+    onState: (state: StreamState) => void;
+}): Promise<StreamState>;
+/**
+ * What a hook resumes on mount: `resume` if given (false: nothing), else, for a client
+ * that persists its sessions, the newest restored session nobody reads yet.
+ * @param {import('./ws-client.js').TokenmuxClient | string} source
+ * @param {import('./session.js').Session | ResumeTarget | false | undefined} resume
+ * @returns {import('./session.js').Session | ResumeTarget | null}
+ */
+export function resumeTarget(source: import("./ws-client.js").TokenmuxClient | string, resume: import("./session.js").Session | ResumeTarget | false | undefined): import("./session.js").Session | ResumeTarget | null;
 export type StreamState = {
     status: "idle" | "connecting" | "streaming" | "complete" | "cancelled" | "error";
     text: string;
@@ -46,5 +75,14 @@ export type StreamState = {
      */
     ttftMs: number | null;
     error: TokenmuxError | null;
+};
+/**
+ * What to resume: a session of the client (e.g. one of
+ *   `client.restored`), or the id and token of one to `client.resume()`.
+ */
+export type ResumeTarget = {
+    id: string;
+    token: string;
+    afterSeq?: number;
 };
 import { TokenmuxError } from './errors.js';

@@ -9,6 +9,16 @@
  * @property {number} [resumeTimeoutMs] with `reconnect`, how long a session may wait for the
  *   connection to come back (to be resumed, or to be started) before it fails with
  *   `connection_lost` (default 30000)
+ * @property {boolean | import('./persist.js').PersistOptions} [persist] keep every live
+ *   session's `{id, token, lastSeq}` in `sessionStorage`, and resume the ones a previous
+ *   page left (they are `client.restored`) (default false)
+ */
+/**
+ * @typedef {object} ResumeOptions
+ * @property {string} token the session's `resume_token` (from `stream_start`)
+ * @property {number} [afterSeq] the last seq already had; the server sends what follows
+ *   (default -1: everything it still keeps, from `stream_start` on)
+ * @property {AbortSignal} [signal] aborting it cancels the session
  */
 /**
  * @typedef {object} StreamRequest What `start` carries in `data` (PROTOCOL.md section 3).
@@ -19,7 +29,8 @@
  * @property {string} [system]
  * @property {Record<string, unknown>} [params]
  * @property {number} [chunk_delay_ms]
- * @property {'cancel' | 'detach'} [on_disconnect] default 'detach' when `reconnect` is on
+ * @property {'cancel' | 'detach'} [on_disconnect] default 'detach' when `reconnect` or
+ *   `persist` is on
  * @property {string} [session] the session id (default: a generated one)
  * @property {AbortSignal} [signal] aborting it cancels the session
  */
@@ -63,6 +74,14 @@ export class TokenmuxClient extends EventTarget {
     _resolveReady: (info: Record<string, any>) => void;
     /** @type {(error: TokenmuxError) => void} */
     _rejectReady: (error: TokenmuxError) => void;
+    /** @type {SessionStorageStore | null} */
+    _store: SessionStorageStore | null;
+    /**
+     * The sessions a previous page left in storage (with `persist`), oldest first, being
+     * resumed: they are live sessions like any other, in `sessions` too.
+     * @type {Session[]}
+     */
+    restored: Session[];
     /** Number of live sessions (started and not yet ended). */
     get liveSessions(): number;
     /**
@@ -81,6 +100,17 @@ export class TokenmuxClient extends EventTarget {
         signal?: AbortSignal;
         session?: string;
     }): Session;
+    /**
+     * Attach a session that is running (or ended less than the server's `grace_s` ago), e.g.
+     * one a previous page started: the server replays what came after `afterSeq`, then the
+     * session continues live, with no gap and no duplicate. Returns at once, like `stream()`.
+     * A refused resume (wrong token, expired, resume turned off) fails the session with
+     * TokenmuxError `resume_refused`.
+     * @param {string} sessionId
+     * @param {ResumeOptions} options
+     * @returns {Session}
+     */
+    resume(sessionId: string, options: ResumeOptions): Session;
     /**
      * Round-trip a `ping`; resolves with the `pong` data.
      * @param {Record<string, unknown>} [data]
@@ -117,6 +147,21 @@ export class TokenmuxClient extends EventTarget {
     _receive(payload: string | ArrayBuffer): void;
     /** @param {Record<string, any>} data */
     _connectionError(data: Record<string, any>): void;
+    /** @param {string} id */
+    _checkFree(id: string): void;
+    /**
+     * Make `session` one of this client's live sessions until it ends.
+     * @param {Session} session @param {AbortSignal} [signal] aborting it cancels the session
+     */
+    _adopt(session: Session, signal?: AbortSignal): Session;
+    /** @param {Session} session */
+    _cancel(session: Session): void;
+    /**
+     * Resume every session a previous page persisted, once the socket opens (on the next
+     * tick, so that listeners added after `new TokenmuxClient()` see it happen).
+     * @param {SessionStorageStore} store
+     */
+    _restore(store: SessionStorageStore): Session[];
     /** @param {Session} session */
     _forget(session: Session): void;
     /** @param {TokenmuxError} error */
@@ -154,6 +199,27 @@ export type ClientOptions = {
      * `connection_lost` (default 30000)
      */
     resumeTimeoutMs?: number;
+    /**
+     * keep every live
+     * session's `{id, token, lastSeq}` in `sessionStorage`, and resume the ones a previous
+     * page left (they are `client.restored`) (default false)
+     */
+    persist?: boolean | import("./persist.js").PersistOptions;
+};
+export type ResumeOptions = {
+    /**
+     * the session's `resume_token` (from `stream_start`)
+     */
+    token: string;
+    /**
+     * the last seq already had; the server sends what follows
+     * (default -1: everything it still keeps, from `stream_start` on)
+     */
+    afterSeq?: number;
+    /**
+     * aborting it cancels the session
+     */
+    signal?: AbortSignal;
 };
 /**
  * What `start` carries in `data` (PROTOCOL.md section 3).
@@ -170,7 +236,8 @@ export type StreamRequest = {
     params?: Record<string, unknown>;
     chunk_delay_ms?: number;
     /**
-     * default 'detach' when `reconnect` is on
+     * default 'detach' when `reconnect` or
+     * `persist` is on
      */
     on_disconnect?: "cancel" | "detach";
     /**
@@ -185,3 +252,4 @@ export type StreamRequest = {
 export type ClientState = "idle" | "connecting" | "open" | "closed";
 import { Session } from './session.js';
 import { TokenmuxError } from './errors.js';
+import { SessionStorageStore } from './persist.js';
