@@ -117,8 +117,9 @@ export class TokenmuxClient extends EventTarget {
      */
     ping(data?: Record<string, unknown>): Promise<any>;
     /**
-     * Close the socket. Live sessions fail with TokenmuxError `closed` (the server cancels
-     * them); the client cannot be used again.
+     * Close the socket. Live sessions fail with TokenmuxError `closed`; the server cancels
+     * them, or keeps those started with `on_disconnect: 'detach'` for its `grace_s` (and
+     * `persist` keeps them stored). The client cannot be used again.
      */
     close(): void;
     /** @param {object} message */

@@ -1,20 +1,33 @@
 // The multi-session dashboard: N sessions at once over the client's one WebSocket.
+// Sessions are kept in sessionStorage (`persist`), so a reload continues every running card.
 import { TokenmuxClient, Typewriter } from '/client/index.js';
 
 const $ = (selector) => document.querySelector(selector);
-const client = new TokenmuxClient('/ws', { reconnect: true });
+const client = new TokenmuxClient('/ws', { reconnect: true, persist: true });
 const cards = $('#cards');
 const live = new Set();
 let finished = 0;
 let cardNumber = 0;
 
-client.addEventListener('statechange', (event) => {
-  const pill = $('#connection');
-  pill.dataset.state = event.detail;
-  pill.textContent = event.detail === 'open' ? 'connected' : event.detail;
-});
+client.addEventListener('statechange', (event) => showConnection(event.detail));
 client.addEventListener('sessionend', updateCounters);
+showConnection(client.state);
 client.connect().then(showProviders, () => {});
+restoreCards();
+
+function showConnection(state) {
+  const pill = $('#connection');
+  pill.dataset.state = state;
+  pill.textContent = state === 'open' ? 'connected' : state;
+}
+
+/** The sessions the page had before a reload: their text comes back by replay from seq 0. */
+function restoreCards() {
+  if (!client.restored.length) return;
+  const batch = document.createDocumentFragment();
+  for (const session of client.restored) runCard({ session }, batch);
+  cards.prepend(batch);
+}
 
 function showProviders(info) {
   const select = $('#provider');
@@ -54,7 +67,7 @@ $('#controls').addEventListener('submit', (event) => {
   event.preventDefault();
   if (!$('#prompt').value.trim()) return;
   const batch = document.createDocumentFragment();
-  for (const request of readRequests()) runCard(request, batch);
+  for (const request of readRequests()) runCard({ request }, batch);
   cards.prepend(batch); // the newest batch on top, in start order
   updateCounters();
 });
@@ -70,7 +83,8 @@ $('#clear').addEventListener('click', () => {
   updateCounters();
 });
 
-function runCard(request, batch) {
+/** A card for a new session (`request`), or for one restored after a reload (`session`). */
+function runCard({ request, session: restored }, batch) {
   const card = $('#card-template').content.firstElementChild.cloneNode(true);
   const field = (name) => card.querySelector(`.${name}`);
   cardNumber += 1;
@@ -84,9 +98,9 @@ function runCard(request, batch) {
     onRender: () => { if (follow) output.scrollTop = output.scrollHeight; },
   });
   typewriter.start();
-  let session;
+  let session = restored;
   try {
-    session = client.stream(request);
+    session ??= client.stream(request);
   } catch (error) {
     setStatus(card, 'error');
     field('note').textContent = error.message;
@@ -94,6 +108,10 @@ function runCard(request, batch) {
   }
   card.session = session;
   card.dataset.session = session.id;
+  if (restored) {
+    card.dataset.restored = 'true';
+    field('note').textContent = 'resuming after reload…';
+  }
   field('sid').textContent = `#${cardNumber} · ${session.id}`;
   live.add(session);
   field('cancel').addEventListener('click', () => {
@@ -102,17 +120,21 @@ function runCard(request, batch) {
     session.cancel();
   });
 
+  // A restored card's events arrive as a burst of replay: its time to first token is the
+  // server's (final metadata), and its rate is worked out at the end.
   const began = performance.now();
   let firstChunkAt = null;
+  let serverTtftMs = null;
   let chunks = 0;
   let metaPending = false;
   const showMeta = () => {
     metaPending = false;
-    if (firstChunkAt !== null) {
+    if (firstChunkAt !== null && !restored) {
       field('ttft').textContent = `${Math.round(firstChunkAt - began)} ms`;
       const seconds = (performance.now() - firstChunkAt) / 1000;
       if (seconds > 0.05 && !session.ended) field('rate').textContent = (chunks / seconds).toFixed(1);
     }
+    if (serverTtftMs !== null) field('ttft').textContent = `${Math.round(serverTtftMs)} ms`;
     field('tokens').textContent = String(session.usage?.output_tokens ?? chunks);
   };
   const scheduleMeta = () => {
@@ -130,8 +152,15 @@ function runCard(request, batch) {
             break;
           case 'content_chunk':
             firstChunkAt ??= performance.now();
-            chunks += 1;
+            chunks = event.data.index + 1; // the chunks before a recovered: false replay count too
+            if (restored && field('note').textContent === 'resuming after reload…') field('note').textContent = '';
             typewriter.append(event.data.content);
+            scheduleMeta();
+            break;
+          case 'metadata':
+            if (event.data.recovered === false) showRecovery(event);
+            if (restored && typeof event.data.ttft_ms === 'number') serverTtftMs = event.data.ttft_ms;
+            if (field('model').textContent === '–' && event.data.model) field('model').textContent = event.data.model;
             scheduleMeta();
             break;
           case 'error':
@@ -154,14 +183,26 @@ function runCard(request, batch) {
     }
   })();
 
+  /** The server no longer kept the start: say so, since the text before came in one piece. */
+  function showRecovery(event) {
+    card.dataset.recovered = 'false';
+    typewriter.set(event.data.content_so_far);
+    const kept = client.serverInfo?.resume?.buffer_events;
+    const notice = field('replay');
+    notice.hidden = false;
+    notice.textContent = `Replayed from event ${event.seq + 1}${kept ? ` (the server keeps the last ${kept})` : ''}: `
+      + `the ${event.data.content_so_far.length} characters before it were restored in one piece.`;
+  }
+
   function finish(end) {
     const status = end.reason === 'complete' || end.reason === 'cancelled' ? end.reason : 'error';
     setStatus(card, status);
     typewriter.end();
     showMeta();
-    if (firstChunkAt !== null && end.duration_ms) {
-      const streamingMs = end.duration_ms - (firstChunkAt - began);
-      if (streamingMs > 0) field('rate').textContent = (chunks / (streamingMs / 1000)).toFixed(1);
+    const ttftMs = restored ? serverTtftMs : firstChunkAt === null ? null : firstChunkAt - began;
+    if (ttftMs !== null && end.duration_ms) {
+      const streamingMs = end.duration_ms - ttftMs;
+      if (streamingMs > 0) field('rate').textContent = (end.chunks / (streamingMs / 1000)).toFixed(1);
     }
     const seconds = `${(end.duration_ms / 1000).toFixed(2)} s`;
     if (status === 'complete') field('note').textContent = `done in ${seconds}`;
