@@ -3,8 +3,8 @@
  * reload can resume them: one JSON array of `{id, token, lastSeq}` under one key.
  *
  * A session is written when its `resume_token` is known and removed when it ended or its
- * resume was refused. `lastSeq` is written at most every `flushMs` and on `pagehide`, since
- * a synchronous storage write per streamed event would cost more than the event itself.
+ * resume was refused. `lastSeq` is written at most every `flushMs` and on `pagehide`:
+ * storage writes are synchronous, and streamed events many.
  *
  * @module
  */
