@@ -66,7 +66,7 @@ const seqs = (events) => events.map((event) => event.seq);
 const range = (from, to) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 describe('client.resume()', () => {
-  test('replays a session another client started from seq 0, then continues live', async () => {
+  test('replays a session another client started from seq 0, then continues live', { timeout: 20_000 }, async () => {
     const first = new TokenmuxClient(server.wsUrl, { WebSocket });
     const started = first.stream({ prompt: 'resume me', params: PARAMS, on_disconnect: 'detach' });
     await chunksArrived(started, 5);
@@ -88,7 +88,7 @@ describe('client.resume()', () => {
     second.close();
   });
 
-  test('afterSeq: only what came after it, so the two halves make the whole text', async () => {
+  test('afterSeq: only what came after it, so the two halves make the whole text', { timeout: 20_000 }, async () => {
     const first = new TokenmuxClient(server.wsUrl, { WebSocket });
     const started = first.stream({ prompt: 'two halves', params: PARAMS, on_disconnect: 'detach' });
     await chunksArrived(started, 3);
@@ -105,7 +105,7 @@ describe('client.resume()', () => {
     second.close();
   });
 
-  test('a wrong token fails the session with resume_refused, carrying the server\'s answer', async () => {
+  test('a wrong token fails the session with resume_refused, carrying the server\'s answer', { timeout: 20_000 }, async () => {
     const client = new TokenmuxClient(server.wsUrl, { WebSocket });
     const session = client.resume('nobody-here', { token: 'not-a-token' });
     await assert.rejects(session.done, (error) => {
@@ -120,7 +120,7 @@ describe('client.resume()', () => {
     client.close();
   });
 
-  test('misuse gets a helpful error', () => {
+  test('misuse gets a helpful error', { timeout: 20_000 }, () => {
     const client = new TokenmuxClient(server.wsUrl, { WebSocket });
     assert.throws(() => client.resume('s1', {}), /token is the resume_token/);
     assert.throws(() => client.resume('bad id!', { token: 't' }), /1-64 characters/);
@@ -134,7 +134,7 @@ describe('client.resume()', () => {
 });
 
 describe('persist: a reload continues every live session', () => {
-  test('restored sessions complete with the whole text; ended ones leave storage', async () => {
+  test('restored sessions complete with the whole text; ended ones leave storage', { timeout: 20_000 }, async () => {
     const storage = new MemoryStorage();
     const page = new TokenmuxClient(server.wsUrl, { WebSocket, persist: { storage } });
     const key = `tokenmux:sessions:${server.wsUrl}`;
@@ -167,7 +167,7 @@ describe('persist: a reload continues every live session', () => {
     reloaded.close();
   });
 
-  test('a session cancelled before the reload is not restored; lastSeq writes are throttled', async () => {
+  test('a session cancelled before the reload is not restored; lastSeq writes are throttled', { timeout: 20_000 }, async () => {
     const storage = new MemoryStorage();
     const page = new TokenmuxClient(server.wsUrl, { WebSocket, persist: { storage, key: 'k', flushMs: 60_000 } });
     const session = page.stream({ prompt: 'cancel me', params: PARAMS });
@@ -181,7 +181,7 @@ describe('persist: a reload continues every live session', () => {
     assert.deepEqual(new TokenmuxClient(server.wsUrl, { WebSocket, persist: { storage, key: 'k' } }).restored, []);
   });
 
-  test('a refused resume removes the stored session and fails it with resume_refused', async () => {
+  test('a refused resume removes the stored session and fails it with resume_refused', { timeout: 20_000 }, async () => {
     const key = 'tokenmux';
     const storage = new MemoryStorage({
       [key]: JSON.stringify([
@@ -201,14 +201,23 @@ describe('persist: a reload continues every live session', () => {
     page.close();
   });
 
-  test('storage that is not JSON is ignored', () => {
+  test('storage that is not JSON is ignored', { timeout: 20_000 }, () => {
     const storage = new MemoryStorage({ k: '{not json' });
     const page = new TokenmuxClient(server.wsUrl, { WebSocket, persist: { storage, key: 'k' } });
     assert.deepEqual(page.restored, []);
     page.close();
   });
 
-  test("replay: 'missed' resumes after the stored lastSeq", async () => {
+  test('a storage that refuses writes (full, disabled) loses persistence, not the session', { timeout: 20_000 }, async () => {
+    const storage = new MemoryStorage();
+    storage.setItem = () => { throw new Error('QuotaExceededError'); };
+    const page = new TokenmuxClient(server.wsUrl, { WebSocket, persist: { storage } });
+    const session = page.stream({ prompt: 'no room', params: { max_tokens: 5, tokens_per_second: 0 } });
+    assert.equal((await session.done).reason, 'complete');
+    page.close();
+  });
+
+  test("replay: 'missed' resumes after the stored lastSeq", { timeout: 20_000 }, async () => {
     const storage = new MemoryStorage();
     const options = { WebSocket, persist: { storage, replay: /** @type {const} */ ('missed') } };
     const page = new TokenmuxClient(server.wsUrl, options);
@@ -229,7 +238,7 @@ describe('persist: a reload continues every live session', () => {
     reloaded.close();
   });
 
-  test('with a replay buffer shorter than the session, the text before it comes in one piece', async () => {
+  test('with a replay buffer shorter than the session, the text before it comes in one piece', { timeout: 20_000 }, async () => {
     const storage = new MemoryStorage();
     const page = new TokenmuxClient(small.wsUrl, { WebSocket, persist: { storage } });
     const started = page.stream({ prompt: 'longer than the buffer', params: PARAMS });
@@ -248,7 +257,7 @@ describe('persist: a reload continues every live session', () => {
     reloaded.close();
   });
 
-  test('with reconnect, a restored session dropped before any event is resumed again', async () => {
+  test('with reconnect, a restored session dropped before any event is resumed again', { timeout: 20_000 }, async () => {
     const storage = new MemoryStorage();
     const page = new TokenmuxClient(server.wsUrl, { WebSocket, persist: { storage } });
     const started = page.stream({ prompt: 'dropped twice', params: PARAMS });
@@ -284,7 +293,7 @@ describe('the bindings resume on mount', () => {
     return { storage, started };
   }
 
-  test('React: a persisting client\'s restored session, to the whole text', async () => {
+  test('React: a persisting client\'s restored session, to the whole text', { timeout: 20_000 }, async () => {
     const { storage } = await reloadedPage('react after a reload');
     const client = new TokenmuxClient(server.wsUrl, { WebSocket, persist: { storage } });
     const seen = { current: null, statuses: [] };
@@ -308,7 +317,7 @@ describe('the bindings resume on mount', () => {
     client.close();
   });
 
-  test('React: unmounting cancels the resumed session', async () => {
+  test('React: unmounting cancels the resumed session', { timeout: 20_000 }, async () => {
     const { storage } = await reloadedPage('react unmounted');
     const client = new TokenmuxClient(server.wsUrl, { WebSocket, persist: { storage } });
     const [session] = client.restored;
@@ -322,7 +331,7 @@ describe('the bindings resume on mount', () => {
     client.close();
   });
 
-  test('Vue: `resume: {id, token}` given explicitly, and disposing the scope cancels it', async () => {
+  test('Vue: `resume: {id, token}` given explicitly, and disposing the scope cancels it', { timeout: 20_000 }, async () => {
     const { started } = await reloadedPage('vue after a reload');
     const client = new TokenmuxClient(server.wsUrl, { WebSocket });
     const scope = effectScope();

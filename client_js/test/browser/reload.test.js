@@ -83,7 +83,7 @@ async function endedCards(page, count) {
 
 const storedSessions = (page) => page.evaluate(() => Object.keys(sessionStorage).filter((key) => key.startsWith('tokenmux:')));
 
-test('a reload mid-stream continues every card: the whole text, nothing twice', async () => {
+test('a reload mid-stream continues every card: the whole text, nothing twice', { timeout: 90_000 }, async () => {
   const { page, problems } = await dashboard(server);
   const prompts = ['First answer, please.', 'Second: ünïcödé 👋', 'Third one.', 'And a fourth.'];
   const options = { maxTokens: 60, rate: 20 };
@@ -120,7 +120,7 @@ test('a reload mid-stream continues every card: the whole text, nothing twice', 
   await page.close();
 });
 
-test('when the replay buffer no longer holds the start, the card says so and the text is still whole', async () => {
+test('when the replay buffer no longer holds the start, the card says so and the text is still whole', { timeout: 90_000 }, async () => {
   const { page, problems } = await dashboard(small);
   const prompts = ['A long answer to outgrow the buffer.', 'Another long one.'];
   const options = { maxTokens: 80, rate: 25 };
@@ -141,7 +141,7 @@ test('when the replay buffer no longer holds the start, the card says so and the
   await page.close();
 });
 
-test('a session the server refuses to resume becomes an error card and leaves storage', async () => {
+test('a session the server refuses to resume becomes an error card and leaves storage', { timeout: 90_000 }, async () => {
   // Written from /chat, which keeps no sessions: the dashboard would write its own on leaving.
   const page = await browser.browser.newPage();
   await page.goto(`${server.url}/chat`);
