@@ -5,9 +5,17 @@ A provider turns a ProviderRequest into an async iterator of ProviderEvents::
     async for event in provider.stream(request):
         match event:
             case TextDelta(text): ...
-            case Usage(input_tokens, output_tokens): ...
+            case ReasoningDelta(text, signature, redacted): ...   # thinking, in order
+            case ToolCallStart(id, name, index): ...              # then ToolCallDelta(s),
+            case ToolCallEnd(id, name, arguments, ...): ...       # then the parsed call
+            case Source(url, title, cited_text, document_index): ...
+            case Refusal(text): ...                               # the model declined
+            case Usage(input_tokens, output_tokens, ...): ...
             case Metadata(data): ...            # forwarded as a `metadata` event
-            case Finish(reason, model): ...     # always last on success
+            case Finish(reason, model, raw_reason): ...   # always last on success
+
+Any of TextDelta (non-empty), ReasoningDelta, the tool-call events, Source and Refusal is
+progress (``is_progress``): deadlines and retries treat them alike.
 
 Contract for adapters:
 - Only TokenmuxError subclasses (ProviderError and friends) escape ``stream()``; wrap SDK
@@ -39,7 +47,7 @@ from server.errors import (
     ProviderTimeout,
     TokenmuxError,
 )
-from server.protocol.envelope import Message
+from server.protocol.envelope import Message, ReasoningConfig, Start, Tool, ToolChoice
 
 __all__ = [
     "AttemptFailed",
@@ -49,8 +57,15 @@ __all__ = [
     "Provider",
     "ProviderEvent",
     "ProviderRequest",
+    "ReasoningDelta",
+    "Refusal",
+    "Source",
     "TextDelta",
+    "ToolCallDelta",
+    "ToolCallEnd",
+    "ToolCallStart",
     "Usage",
+    "is_progress",
     "map_provider_errors",
     "retry_after_seconds",
     "status_error",
@@ -68,6 +83,23 @@ class ProviderRequest:
     model: str | None = None
     system: str | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
+    tools: tuple[Tool, ...] = ()
+    tool_choice: ToolChoice = "auto"
+    reasoning: ReasoningConfig | None = None
+
+    @classmethod
+    def of(cls, start: Start) -> ProviderRequest:
+        """What a validated ``start`` asks of its provider (``params.model`` picks the
+        model when ``model`` does not)."""
+        return cls(
+            messages=start.messages,
+            model=start.model or start.params.get("model"),
+            system=start.system,
+            params={k: v for k, v in start.params.items() if k != "model"},
+            tools=start.tools,
+            tool_choice=start.tool_choice,
+            reasoning=start.reasoning,
+        )
 
     @property
     def prompt_chars(self) -> int:
@@ -83,19 +115,90 @@ class TextDelta:
 
 
 @dataclass(frozen=True, slots=True)
+class ReasoningDelta:
+    """New reasoning (thinking) text; or the provider's opaque data about it.
+
+    ``signature``: the provider's signature over the reasoning so far (Anthropic's
+    ``signature_delta``), to be sent back with the assistant turn. ``redacted``: reasoning
+    the provider encrypted (Anthropic's ``redacted_thinking``), kept opaque.
+    """
+
+    text: str
+    signature: str | None = None
+    redacted: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallStart:
+    """The model began a call; ``index`` counts calls 0, 1, … in the order they began."""
+
+    id: str
+    name: str
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A fragment of a call's JSON arguments text."""
+
+    id: str
+    arguments_delta: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallEnd:
+    """A complete call. ``arguments`` is None when ``arguments_text`` is not a JSON object.
+
+    ``signature``: the provider's opaque token on the call (Gemini's thought signature).
+    """
+
+    id: str
+    name: str
+    arguments: Mapping[str, Any] | None
+    arguments_text: str
+    signature: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """A citation or grounding source."""
+
+    url: str | None = None
+    title: str | None = None
+    cited_text: str | None = None
+    document_index: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Refusal text: the model declined (OpenAI's ``refusal``); may come in pieces."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Usage:
-    """Token counts as the provider reported them."""
+    """Token counts as the provider reported them. ``cached_input_tokens`` are part of
+    ``input_tokens`` and ``reasoning_tokens`` part of ``output_tokens``; None: not
+    reported."""
 
     input_tokens: int
     output_tokens: int
+    cached_input_tokens: int | None = None
+    reasoning_tokens: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Finish:
-    """The provider's own end of stream: without it a stream is truncated, not complete."""
+    """The provider's own end of stream: without it a stream is truncated, not complete.
+
+    ``reason`` is normalized (stop, length, tool_calls, content_filter, other);
+    ``raw_reason`` is the provider's own word for it.
+    """
 
     reason: str
     model: str | None = None
+    raw_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +220,29 @@ class AttemptFailed:
     next_provider: str
 
 
-ProviderEvent: TypeAlias = TextDelta | Usage | Metadata | Finish | AttemptFailed
+ProviderEvent: TypeAlias = (
+    TextDelta
+    | ReasoningDelta
+    | ToolCallStart
+    | ToolCallDelta
+    | ToolCallEnd
+    | Source
+    | Refusal
+    | Usage
+    | Metadata
+    | Finish
+    | AttemptFailed
+)
+
+_PROGRESS = (ReasoningDelta, ToolCallStart, ToolCallDelta, ToolCallEnd, Source, Refusal)
+
+
+def is_progress(event: ProviderEvent) -> bool:
+    """Output of the model that reaches the client: text, reasoning, a tool-call fragment,
+    a source or a refusal. After it, nothing is retried; before it, deadlines still run."""
+    if isinstance(event, TextDelta):
+        return bool(event.text)
+    return isinstance(event, _PROGRESS)
 
 
 class Provider(Protocol):

@@ -2,9 +2,10 @@
 
 ``ResilientProvider`` is what the registry hands to sessions. For one request it tries its
 chain (the configured provider, then its ``fallbacks`` in order), each provider up to its
-``max_attempts`` times, and stops retrying the moment the first text chunk has been
-passed on: after that a failure ends the session (the client already has text, and a
-restart would duplicate it). Only retryable errors are retried or handed on; ``provider_auth``
+``max_attempts`` times, and stops retrying the moment the first progress has been passed
+on (text, reasoning, a tool-call fragment, a source or a refusal: ``is_progress``): after
+that a failure ends the session (the client already has output, and a restart would
+duplicate it, and bill it twice). Only retryable errors are retried or handed on; ``provider_auth``
 and bad requests end the session at once.
 
 Between attempts it waits an exponential backoff with full jitter (uniform in
@@ -12,9 +13,11 @@ Between attempts it waits an exponential backoff with full jitter (uniform in
 that is longer. A Retry-After beyond ``retry_after_max_s`` is not waited for: the next
 provider in the chain is tried instead (or the error is reported).
 
-Each attempt has deadlines: the first text chunk within ``first_token_timeout_s``, then
-each next event within ``stall_timeout_s``. A deadline cancels the read in flight (so the
-upstream connection closes) and counts as ``provider_timeout``.
+Each attempt has deadlines: the first progress within ``first_token_timeout_s``, then each
+next event within ``stall_timeout_s``. Reasoning is progress: a model that thinks for a
+minute before its first word is not a timeout (nor retried, nor billed twice). A deadline
+cancels the read in flight (so the upstream connection closes) and counts as
+``provider_timeout``.
 
 A fallback is asked with its own default model (the request's model names a model of the
 first provider) and announced by a ``Metadata`` event before its first chunk.
@@ -39,7 +42,7 @@ from server.providers.base import (
     Provider,
     ProviderEvent,
     ProviderRequest,
-    TextDelta,
+    is_progress,
 )
 
 __all__ = ["ResilientProvider", "RetryPolicy"]
@@ -126,20 +129,18 @@ class ResilientProvider:
                     logger.info("%s: falling back to %s", self.name, route.provider.name)
                 attempt_events = _attempt(route, asked)
                 announce = position > 0
-                sent_text = False
+                sent_progress = False
                 try:
                     async with aclosing(attempt_events):
                         async for event in attempt_events:
                             if announce:
                                 announce = False
                                 yield Metadata(self._answered_by(route, attempt))
-                            sent_text = sent_text or (
-                                isinstance(event, TextDelta) and bool(event.text)
-                            )
+                            sent_progress = sent_progress or is_progress(event)
                             yield event
                     return
                 except ProviderError as exc:
-                    if sent_text or not exc.retryable:
+                    if sent_progress or not exc.retryable:
                         raise
                     error = exc
                     delay = route.policy.delay(attempt, exc, self._rng)
@@ -187,7 +188,7 @@ class _Deadline:
         self._timer = self._loop.call_at(self.due, self._check)
 
     def touch(self) -> None:
-        """Text arrived: the next must come within the stall deadline."""
+        """Progress arrived: the next event must come within the stall deadline."""
         self.due = self._loop.time() + self._stall_s
         if self.due < self._timer.when():  # earlier than armed (the first-token one): re-arm
             self._timer.cancel()
@@ -209,7 +210,7 @@ async def _attempt(route: Route, request: ProviderRequest) -> AsyncGenerator[Pro
     """One attempt under its deadlines; ends with Finish or raises ProviderError."""
     policy = route.policy
     deadline = _Deadline(policy.first_token_timeout_s, policy.stall_timeout_s)
-    got_text = finished = False
+    progressed = finished = False
     events = route.provider.stream(request)
     try:
         while True:
@@ -221,13 +222,13 @@ async def _attempt(route: Route, request: ProviderRequest) -> AsyncGenerator[Pro
             except asyncio.CancelledError:
                 task = asyncio.current_task()
                 if deadline.expired and task is not None and task.uncancel() == 0:
-                    what = "next chunk" if got_text else "first token"
+                    what = "next chunk" if progressed else "first token"
                     raise ProviderTimeout(f"{route.provider.name}: no {what} in time") from None
                 raise  # a real cancel (the session's), not our deadline
             finally:
                 deadline.waiting = False
-            if isinstance(event, TextDelta):
-                got_text = True
+            if is_progress(event):
+                progressed = True
                 deadline.touch()
             finished = isinstance(event, Finish)
             yield event

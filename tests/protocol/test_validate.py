@@ -40,7 +40,7 @@ def test_start_with_messages_params_and_options() -> None:
                 "prompt": "and?",
                 "provider": "sim",
                 "model": "m",
-                "params": {"temperature": 0.5, "max_tokens": 9, "custom": [1]},
+                "params": {"temperature": 0.5, "max_tokens": 9, "provider_options": {"x": [1]}},
                 "chunk_delay_ms": 5,
                 "on_disconnect": "detach",
             },
@@ -48,7 +48,7 @@ def test_start_with_messages_params_and_options() -> None:
     )
     assert isinstance(message, Start)
     assert [m.role for m in message.messages] == ["system", "user", "user"]
-    assert message.params == {"temperature": 0.5, "max_tokens": 9, "custom": [1]}
+    assert message.params == {"temperature": 0.5, "max_tokens": 9, "provider_options": {"x": [1]}}
     assert message.chunk_delay_ms == 5.0 and message.on_disconnect == "detach"
 
 
