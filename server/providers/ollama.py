@@ -8,24 +8,32 @@ keeps ``Retry-After`` and the status at hand, which the package's ``ResponseErro
 (For Ollama's OpenAI-compatible ``/v1``, use ``type: openai`` with that ``base_url``.)
 
 Wire: ``POST {base_url}/api/chat`` with ``stream: true``; each line is ``{message:
-{content}, done: false}``; the final frame is ``{done: true, done_reason, prompt_eval_count,
-eval_count}``; an ``{error}`` line is an in-stream error. Generation parameters go in
-``options`` (``num_predict`` is Ollama's max_tokens).
+{content, thinking?, tool_calls?}, done: false}``; the final frame is ``{done: true,
+done_reason, prompt_eval_count, eval_count}``; an ``{error}`` line is an in-stream error.
+Generation parameters go in ``options`` (``num_predict`` is Ollama's max_tokens); the
+request's reasoning is ``think`` (true/false, or an effort for the models that take one);
+images are base64 ``images`` of a turn (Ollama fetches no URLs: an https image is refused);
+a call arrives whole in one line's ``tool_calls``. Ollama has no ``tool_choice``: "none"
+sends no tools, "required" or a named tool is refused. ``provider_options`` are merged
+into the body verbatim.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 
 from server.config import ProviderConfig
+from server.protocol.envelope import ImagePart, Message
 from server.providers.base import (
     Finish,
     ProviderEvent,
     ProviderRequest,
+    ReasoningDelta,
     TextDelta,
     Usage,
     map_provider_errors,
@@ -33,7 +41,15 @@ from server.providers.base import (
     status_error,
     stream_error,
 )
-from server.providers.common import GenerationParams, finish_reason, require_model
+from server.providers.common import (
+    GenerationParams,
+    ToolCalls,
+    finish_reason,
+    invalid,
+    raw_reason,
+    require_model,
+    tool_name_of,
+)
 
 __all__ = ["OllamaProvider"]
 
@@ -63,9 +79,8 @@ class OllamaProvider:
 
     async def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderEvent]:
         model = request.model or self.default_model
-        body = {"model": model, "messages": self._messages(request), "stream": True}
-        if options := self._options(request):
-            body["options"] = options
+        body = self.body(request, model)
+        calls = ToolCalls()
         with map_provider_errors(self.name):
             async with self._http().post(self._url, json=body) as response:
                 if response.status != 200:
@@ -76,40 +91,97 @@ class OllamaProvider:
                 try:
                     async for line in response.content:
                         if line.strip():
-                            for event in self._events(json.loads(line), model):
+                            for event in self._events(json.loads(line), model, calls):
                                 complete = isinstance(event, Finish)
                                 yield event
                 finally:
                     if not complete:  # close, not release: never pool a half-read connection
                         response.close()
 
-    def _events(self, frame: dict[str, Any], model: str) -> list[ProviderEvent]:
+    def _events(self, frame: dict[str, Any], model: str, calls: ToolCalls) -> list[ProviderEvent]:
         if "error" in frame:
             raise stream_error(self.name, str(frame["error"]))
         events: list[ProviderEvent] = []
-        if text := (frame.get("message") or {}).get("content"):
+        message = frame.get("message") or {}
+        if thinking := message.get("thinking"):
+            events.append(ReasoningDelta(thinking))
+        if text := message.get("content"):
             events.append(TextDelta(text))
+        for call in message.get("tool_calls") or ():
+            function = call.get("function") or {}
+            call_id = call.get("id") or f"call_{uuid.uuid4().hex[:16]}"
+            arguments = function.get("arguments")
+            arguments = arguments if isinstance(arguments, dict) else {}
+            events += calls.whole(call_id, str(function.get("name", "")), arguments)
         if frame.get("done"):
             usage = Usage(int(frame.get("prompt_eval_count", 0)), int(frame.get("eval_count", 0)))
-            reason = finish_reason(frame.get("done_reason", "stop"))
-            events += [usage, Finish(reason, frame.get("model") or model)]
+            raw = raw_reason(frame.get("done_reason", "stop"))
+            reason = "tool_calls" if calls.count and raw == "stop" else finish_reason(raw)
+            events += [usage, Finish(reason, frame.get("model") or model, raw)]
         return events
 
-    def _messages(self, request: ProviderRequest) -> list[dict[str, str]]:
-        system = [{"role": "system", "content": request.system}] if request.system else []
-        return system + [{"role": m.role, "content": m.content} for m in request.messages]
-
-    def _options(self, request: ProviderRequest) -> dict[str, Any]:
+    def body(self, request: ProviderRequest, model: str) -> dict[str, Any]:
+        """The /api/chat request body."""
         params = GenerationParams.of(self._config.params, request)
+        body: dict[str, Any] = {"model": model, "messages": _messages(request), "stream": True}
         options: dict[str, Any] = {
             "temperature": params.temperature,
             "num_predict": params.max_tokens,
             "top_p": params.top_p,
+            "top_k": params.top_k,
+            "seed": params.seed,
             "stop": list(params.stop) or None,
         }
-        return {key: value for key, value in options.items() if value is not None}
+        if options := {key: value for key, value in options.items() if value is not None}:
+            body["options"] = options
+        if request.tools and request.tool_choice != "none":
+            if request.tool_choice != "auto":
+                raise invalid("tool_choice", f"{self.name} only decides by itself (auto or none)")
+            body["tools"] = [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": tool.name,
+                        "description": tool.description or "",
+                        "parameters": dict(tool.parameters),
+                    },
+                }
+                for tool in request.tools
+            ]
+        if (reasoning := request.reasoning) is not None:
+            if reasoning.budget_tokens is not None:
+                raise invalid("reasoning.budget_tokens", f"{self.name} takes no thinking budget")
+            body["think"] = (reasoning.effort or True) if reasoning.enabled else False
+        return {**body, **params.provider_options}
 
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def _messages(request: ProviderRequest) -> list[dict[str, Any]]:
+    system = [{"role": "system", "content": request.system}] if request.system else []
+    return system + [_message(request, m, i) for i, m in enumerate(request.messages)]
+
+
+def _message(request: ProviderRequest, message: Message, i: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": message.role, "content": message.content}
+    images = []
+    for j, part in enumerate(message.parts):
+        if isinstance(part, ImagePart):
+            if part.inline is None:
+                raise invalid(f"messages[{i}].content[{j}].url", "ollama takes data: URLs only")
+            images.append(part.inline[1])
+    if images:
+        out["images"] = images
+    if message.role == "tool":
+        out["tool_name"] = tool_name_of(request.messages, message.tool_call_id)
+    if message.tool_calls:
+        out["tool_calls"] = [
+            {"function": {"name": call.name, "arguments": dict(call.arguments)}}
+            for call in message.tool_calls
+        ]
+    if message.reasoning is not None and message.reasoning.text:
+        out["thinking"] = message.reasoning.text
+    return out

@@ -1,10 +1,10 @@
 """Build provider adapters from config and look them up by name.
 
 Every entry becomes its adapter wrapped in a ResilientProvider (retries, fallbacks,
-deadlines). An entry whose type needs an API key (openai, anthropic, gemini) and whose
-``api_key`` is empty is skipped with a warning, so the shipped config can list the real
-providers as ``${OPENAI_API_KEY:-}`` and still start with no keys at all; a skipped entry
-is also dropped from every ``fallbacks`` list. Naming a skipped entry as
+deadlines). An entry whose type needs an API key (openai, openai_responses, anthropic,
+gemini) and whose ``api_key`` is empty is skipped with a warning, so the shipped config can
+list the real providers as ``${OPENAI_API_KEY:-}`` and still start with no keys at all; a
+skipped entry is also dropped from every ``fallbacks`` list. Naming a skipped entry as
 ``providers.default`` is a start-up error.
 """
 
@@ -31,6 +31,7 @@ Factory: TypeAlias = Callable[[str, ProviderConfig], Provider]
 FACTORIES: dict[str, tuple[str, str]] = {
     "sim": ("server.providers.sim", "SimProvider"),
     "openai": ("server.providers.openai_chat", "OpenAIProvider"),
+    "openai_responses": ("server.providers.openai_responses", "OpenAIResponsesProvider"),
     "anthropic": ("server.providers.anthropic_messages", "AnthropicProvider"),
     "gemini": ("server.providers.gemini", "GeminiProvider"),
     "ollama": ("server.providers.ollama", "OllamaProvider"),
@@ -51,7 +52,7 @@ def _factory(type_: str, entry_name: str) -> Factory:
     return factory
 
 
-NEEDS_KEY = frozenset({"openai", "anthropic", "gemini"})
+NEEDS_KEY = frozenset({"openai", "openai_responses", "anthropic", "gemini"})
 
 
 class ProviderRegistry:

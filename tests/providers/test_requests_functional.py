@@ -94,7 +94,7 @@ async def test_request_maps_onto_the_providers_parameters(
                 "provider": "p",
                 "messages": TURNS,
                 "system": "Be brief.",
-                "params": {"max_tokens": 33, "tokens_per_second": 5},  # the sim's knob: ignored
+                "params": {"max_tokens": 33},
             },
         }
     )
@@ -127,16 +127,18 @@ async def test_request_model_overrides_the_configured_one(
 
 
 @pytest.mark.parametrize("kind", KINDS)
-async def test_a_mistyped_parameter_is_invalid_field_and_never_sent(
+async def test_a_simulator_knob_is_invalid_field_and_never_sent(
     kind: str, upstream: Upstream, start: Start, make_config: ConfigFactory
 ) -> None:
+    """The simulator's knobs are its alone: a real provider refuses them, naming the key."""
     server: RunningServer = await start(make_config(providers={"p": entry(kind, upstream, "m1")}))
     client = await WsClient.connect(server.url)
-    await client.start("s1", provider="p", params={"stop": 5})  # not checked by the protocol layer
+    await client.start("s1", provider="p", params={"tokens_per_second": 5})
     await client.until_ended({"s1"})
     events = client.events["s1"]
     assert check_session(events)["reason"] == "error"
     assert events[-2]["data"]["code"] == "invalid_field"
+    assert events[-2]["data"]["message"].startswith("params.tokens_per_second:")
     assert events[-2]["data"]["retryable"] is False
     assert not upstream.records
     await client.close()
