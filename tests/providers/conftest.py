@@ -9,7 +9,7 @@ import pytest
 
 from tests.providers.upstream import Upstream, start_upstream
 
-KINDS = ("openai", "anthropic", "gemini", "ollama")
+KINDS = ("openai", "anthropic", "gemini", "ollama", "openai_responses")
 
 FAST_RETRIES = {"backoff_base_s": 0.01, "backoff_max_s": 0.05}
 
@@ -24,7 +24,7 @@ async def upstream() -> AsyncIterator[Upstream]:
 
 def entry(kind: str, upstream: Upstream, model: str, **extra: Any) -> dict[str, Any]:
     """A ``providers.<name>`` config entry of type ``kind`` served by ``upstream``."""
-    base_url = upstream.url + "/v1" if kind == "openai" else upstream.url
+    base_url = upstream.url + "/v1" if kind.startswith("openai") else upstream.url
     config: dict[str, Any] = {"type": kind, "base_url": base_url, "model": model, **FAST_RETRIES}
     if kind != "ollama":
         config["api_key"] = "test-key"

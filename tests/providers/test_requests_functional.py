@@ -74,8 +74,24 @@ def ollama_view(record: Record) -> dict[str, Any]:
     }
 
 
+def responses_view(record: Record) -> dict[str, Any]:
+    body = record.body
+    assert body["stream"] is True and body["store"] is False
+
+    def text(content: Any) -> str:
+        return content if isinstance(content, str) else content[0]["text"]
+
+    return {
+        "key": record.headers["Authorization"],
+        "system": body["instructions"],
+        "turns": [(m["role"], text(m["content"])) for m in body["input"]],
+        "temperature": body["temperature"],
+        "max_tokens": body["max_output_tokens"],
+    }
+
+
 VIEWS = {"openai": openai_view, "anthropic": anthropic_view, "gemini": gemini_view}
-VIEWS["ollama"] = ollama_view
+VIEWS |= {"ollama": ollama_view, "openai_responses": responses_view}
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -1,8 +1,9 @@
-"""A local upstream that speaks all four provider wire formats on one port.
+"""A local upstream that speaks all five provider wire formats on one port.
 
 Routes (the paths the official SDKs call, relative to the base URL each is given)::
 
     POST /{prefix}/chat/completions                      openai (and OpenAI-compatible)
+    POST /{prefix}/responses                             openai_responses
     POST /v1/messages                                    anthropic
     POST /{v1,v1beta}/models/{model}:streamGenerateContent  gemini (?alt=sse)
     POST /api/chat                                       ollama
@@ -24,14 +25,15 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.providers.wire import WIRES, Wire
+from tests.providers.wire import WIRES, Script, Wire
 
 __all__ = ["Record", "Reply", "Upstream", "start_upstream"]
 
 
 @dataclass(frozen=True)
 class Reply:
-    """How to answer one request. Chunk counts index the text deltas."""
+    """How to answer one request. Chunk counts index the text deltas; with a ``script``
+    (a rich reply: reasoning, calls, citations, refusals) they index its frames."""
 
     text: str = "Hello from the upstream."
     chunks: int = 3  # the text is split into this many deltas
@@ -45,6 +47,7 @@ class Reply:
     truncate: bool = False  # end the body cleanly but without the final frame(s)
     input_tokens: int = 11
     output_tokens: int = 7
+    script: Script | None = None
 
     def pieces(self) -> list[str]:
         size = -(-len(self.text) // self.chunks)
@@ -110,6 +113,9 @@ async def _answer(request: web.Request, wire: Wire, model: str, reply: Reply) ->
         return web.json_response(body, status=reply.status, headers=headers)
     response = web.StreamResponse(headers={"Content-Type": wire.content_type})
     await response.prepare(request)
+    if reply.script is not None:
+        frames = wire.script(model, reply.script)
+        return await _answer_script(request, response, wire, frames, reply)
     for frame in wire.head(model, reply.input_tokens):
         await response.write(frame)
     for i, piece in enumerate(reply.pieces()):
@@ -125,8 +131,31 @@ async def _answer(request: web.Request, wire: Wire, model: str, reply: Reply) ->
         await asyncio.sleep(reply.chunk_delay_s)
         await response.write(wire.delta(model, piece))
     if not reply.truncate:
-        for frame in wire.tail(model, reply.input_tokens, reply.output_tokens):
+        for frame in wire.tail(model, reply.input_tokens, reply.output_tokens, reply.text):
             await response.write(frame)
+    await response.write_eof()
+    return response
+
+
+async def _answer_script(
+    request: web.Request,
+    response: web.StreamResponse,
+    wire: Wire,
+    frames: list[bytes],
+    reply: Reply,
+) -> web.StreamResponse:
+    for i, frame in enumerate(frames):
+        if i == reply.error_after:
+            await response.write(wire.stream_error())
+            return response
+        if i == reply.drop_after:
+            assert request.transport is not None
+            request.transport.abort()
+            return response
+        if i == reply.hang_after:
+            await asyncio.Event().wait()
+        await asyncio.sleep(reply.chunk_delay_s)
+        await response.write(frame)
     await response.write_eof()
     return response
 
@@ -135,6 +164,10 @@ def _app(upstream: Upstream) -> web.Application:
     async def openai(request: web.Request) -> web.StreamResponse:
         model = json.loads(await request.read())["model"]
         return await upstream.handle(request, WIRES["openai"], model)
+
+    async def responses(request: web.Request) -> web.StreamResponse:
+        model = json.loads(await request.read())["model"]
+        return await upstream.handle(request, WIRES["openai_responses"], model)
 
     async def anthropic(request: web.Request) -> web.StreamResponse:
         model = json.loads(await request.read())["model"]
@@ -151,6 +184,7 @@ def _app(upstream: Upstream) -> web.Application:
 
     app = web.Application()
     app.router.add_post(r"/{prefix:.*}/chat/completions", openai)
+    app.router.add_post(r"/{prefix:.*}/responses", responses)
     app.router.add_post("/v1/messages", anthropic)
     app.router.add_post(r"/{version:v1|v1beta}/models/{spec}", gemini)
     app.router.add_post("/api/chat", ollama)
