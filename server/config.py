@@ -120,7 +120,7 @@ class ProviderConfig:
     backoff_max_s: float = 8.0  # cap on one backoff wait
     retry_after_max_s: float = 20.0  # a longer Retry-After skips to the next fallback
     # Deadlines per attempt; either one ends the session with provider_timeout.
-    first_token_timeout_s: float = 60.0  # request sent -> first text chunk
+    first_token_timeout_s: float = 60.0  # request sent -> first progress (text, reasoning, call)
     stall_timeout_s: float = 30.0  # longest quiet gap between chunks
 
 
