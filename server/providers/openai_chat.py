@@ -58,7 +58,7 @@ from server.providers.common import (
     tool_called,
 )
 
-__all__ = ["OpenAIProvider", "chat_messages", "chat_usage"]
+__all__ = ["OpenAIProvider", "chat_messages", "chat_usage", "classify_openai", "openai_client"]
 
 OPENAI_URL = "https://api.openai.com/v1"
 
@@ -70,19 +70,11 @@ class OpenAIProvider:
         self.name = name
         self.default_model = require_model(name, config.model)
         self._config = config
-        self._client = LazyClient(self._build, lambda client: client.close())
+        self._client = LazyClient(lambda: openai_client(config), lambda client: client.close())
         # OpenAI itself deprecated max_tokens (its reasoning models reject it); compatible
         # servers (DeepSeek, vLLM, Ollama, LM Studio) know max_tokens.
         self._official = urlsplit(config.base_url or OPENAI_URL).hostname == "api.openai.com"
         self._max_tokens_key = "max_completion_tokens" if self._official else "max_tokens"
-
-    def _build(self) -> openai.AsyncOpenAI:
-        return openai.AsyncOpenAI(
-            api_key=self._config.api_key,
-            base_url=self._config.base_url,
-            timeout=self._config.timeout_s,
-            max_retries=0,  # ResilientProvider is the only retry owner
-        )
 
     async def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderEvent]:
         arguments = self.request_params(request)
@@ -143,6 +135,16 @@ class OpenAIProvider:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+def openai_client(config: ProviderConfig) -> openai.AsyncOpenAI:
+    """The SDK client of an entry (shared with the Responses adapter); blocking to build."""
+    return openai.AsyncOpenAI(
+        api_key=config.api_key,
+        base_url=config.base_url,
+        timeout=config.timeout_s,
+        max_retries=0,  # ResilientProvider is the only retry owner
+    )
 
 
 def classify_openai(name: str, exc: Exception) -> ProviderError | None:

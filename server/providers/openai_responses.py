@@ -34,8 +34,6 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-import openai
-
 from server.config import ProviderConfig
 from server.errors import ProviderError
 from server.protocol.envelope import ImagePart
@@ -60,7 +58,7 @@ from server.providers.common import (
     require_model,
     tool_called,
 )
-from server.providers.openai_chat import classify_openai
+from server.providers.openai_chat import classify_openai, openai_client
 
 __all__ = ["OpenAIResponsesProvider"]
 
@@ -72,15 +70,7 @@ class OpenAIResponsesProvider:
         self.name = name
         self.default_model = require_model(name, config.model)
         self._config = config
-        self._client = LazyClient(self._build, lambda client: client.close())
-
-    def _build(self) -> openai.AsyncOpenAI:
-        return openai.AsyncOpenAI(
-            api_key=self._config.api_key,
-            base_url=self._config.base_url,
-            timeout=self._config.timeout_s,
-            max_retries=0,  # ResilientProvider is the only retry owner
-        )
+        self._client = LazyClient(lambda: openai_client(config), lambda client: client.close())
 
     async def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderEvent]:
         arguments = self.arguments(request)
