@@ -187,7 +187,9 @@ def _chunk_events(chunk: ChatCompletionChunk, calls: ToolCalls) -> list[Provider
         if choice.finish_reason is not None:
             events += calls.end_all()
             raw = raw_reason(choice.finish_reason)
-            events.append(Finish(finish_reason(raw), chunk.model, raw))
+            # Some compatible servers say "stop" after calls; a reply of calls is tool_calls.
+            reason = "tool_calls" if calls.count and raw == "stop" else finish_reason(raw)
+            events.append(Finish(reason, chunk.model, raw))
     return events
 
 

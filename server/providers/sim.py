@@ -167,7 +167,8 @@ def _called_tool(request: ProviderRequest) -> Tool | None:
     if request.messages and request.messages[-1].role == "tool":
         return None
     if isinstance(request.tool_choice, NamedTool):
-        return next(t for t in request.tools if t.name == request.tool_choice.name)
+        named = request.tool_choice.name
+        return next((t for t in request.tools if t.name == named), request.tools[0])
     return request.tools[0]
 
 

@@ -19,6 +19,7 @@ from tests._client import WsClient, check_session
 from tests.conftest import ConfigFactory
 from tests.providers.conftest import KINDS, entry
 from tests.providers.upstream import Reply, Upstream
+from tests.providers.wire import Script
 
 Start = Callable[[Config], Any]
 
@@ -214,3 +215,29 @@ async def test_openai_compatible_server_at_its_own_base_url(
     (record,) = upstream.requests("deepseek-chat")
     assert record.path == "/compat/v1/chat/completions"
     assert record.body["stream_options"] == {"include_usage": True}
+
+
+async def test_a_prompt_gemini_blocks_completes_as_content_filter_without_a_retry(
+    upstream: Upstream, start: Start, make_config: ConfigFactory
+) -> None:
+    """Asking again would be refused the same way: one request, and a finished session."""
+    server = await serve(start, make_config, p=entry("gemini", upstream, "m1"))
+    upstream.plan("m1", Reply(script=Script(items=(), blocked="SAFETY")))
+    events = await run_session(server, "p")
+    end = check_session(events)
+    assert end["reason"] == "complete" and end["chunks"] == 0
+    metadata = [e["data"] for e in events if e["type"] == "metadata"]
+    assert metadata[-1]["finish_reason"] == "content_filter"
+    assert len(upstream.requests("m1")) == 1
+
+
+async def test_the_session_survives_every_rich_event_of_the_simulator(
+    start: Start, make_config: ConfigFactory
+) -> None:
+    """Reasoning, sources and refusals reach the session as provider events; it completes."""
+    server = await serve(start, make_config, sim={"type": "sim", "model": "sim-1"})
+    knobs = {"reasoning_tokens": 4, "sources": 2, "max_tokens": 3}
+    end = check_session(await run_session(server, "sim", prompt="Hi", params=knobs))
+    assert end["reason"] == "complete" and end["text"].startswith("Hi")
+    refused = check_session(await run_session(server, "sim", params={"refusal": True}))
+    assert refused["reason"] == "complete" and refused["chunks"] == 0
