@@ -9,6 +9,7 @@ import json
 from collections.abc import AsyncIterator, Callable
 
 import pytest
+from openai.types.chat import ChatCompletionChunk
 
 from server.config import ProviderConfig
 from server.errors import ProviderError
@@ -28,15 +29,16 @@ from server.providers.base import (
     ToolCallStart,
     Usage,
 )
+from server.providers.common import ToolCalls
 from server.providers.gemini import GeminiProvider
 from server.providers.ollama import OllamaProvider
-from server.providers.openai_chat import OpenAIProvider
+from server.providers.openai_chat import OpenAIProvider, _chunk_events
 from server.providers.openai_responses import OpenAIResponsesProvider
 from server.providers.resilience import ResilientProvider, RetryPolicy, Route
 from tests.providers.conftest import KINDS
 from tests.providers.scripts import CALL_SIGNATURE, CITED, REDACTED, REFUSED, SIGNATURE, TOOL_LOOP
 from tests.providers.upstream import Reply, Upstream
-from tests.providers.wire import Script
+from tests.providers.wire import Say, Script
 
 ADAPTERS: dict[str, Callable[[str, ProviderConfig], Provider]] = {
     "openai": OpenAIProvider,
@@ -224,3 +226,39 @@ async def test_a_cancel_in_the_middle_of_a_think_closes_the_upstream_connection(
     await asyncio.wait([task])
     async with asyncio.timeout(1):
         await upstream.requests("m")[0].disconnected.wait()
+
+
+@pytest.mark.parametrize(
+    ("kind", "raw", "normal"),
+    [
+        ("openai", "length", "length"),
+        ("anthropic", "pause_turn", "other"),
+        ("anthropic", "max_tokens", "length"),
+        ("gemini", "MAX_TOKENS", "length"),
+        ("gemini", "SAFETY", "content_filter"),
+        ("ollama", "length", "length"),
+        ("openai_responses", "max_output_tokens", "length"),
+        ("openai_responses", "content_filter", "content_filter"),
+    ],
+)
+async def test_the_providers_own_finish_word_is_kept(
+    kind: str, raw: str, normal: str, upstream: Upstream, adapters: dict[str, Provider]
+) -> None:
+    upstream.plan("m", Reply(script=Script(items=(Say("Cut sh"),), finish=raw)))
+    events = await collect(adapters[kind])
+    assert events[-1] == Finish(normal, "m", raw)
+
+
+def test_openrouter_style_reasoning_is_read_too() -> None:
+    """``delta.reasoning`` (OpenRouter, newer vLLM) as well as ``reasoning_content``."""
+    choice = {"index": 0, "delta": {"reasoning": "Hmm."}, "finish_reason": None}
+    chunk = ChatCompletionChunk.model_validate(
+        {
+            "id": "c",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "m",
+            "choices": [choice],
+        }
+    )
+    assert _chunk_events(chunk, ToolCalls()) == [ReasoningDelta("Hmm.")]
