@@ -88,7 +88,7 @@ def check_session(events: list[dict[str, Any]]) -> dict[str, Any]:
     middle = types[1:-1]
     settled = [t for t in middle if t in ("content_complete", "error")]
     assert len(settled) <= 1 and (not settled or middle[-1] == settled[0]), types
-    assert set(middle) <= {"content_chunk", "metadata", "content_complete", "error"}, types
+    assert set(middle) <= KINDS, types
     for event in events:
         assert isinstance(event["timestamp"], int)
         assert event["session"] == events[0]["data"]["session_id"]
@@ -98,6 +98,8 @@ def check_session(events: list[dict[str, Any]]) -> dict[str, Any]:
         text += chunk["content"]
         assert chunk["index"] == i
         assert chunk["accumulated_length"] == len(text)
+    reasoning = _check_reasoning(events)
+    calls = _check_tool_calls(events)
     end = events[-1]["data"]
     assert end["chunks"] == len(chunks)
     reason = end["reason"]
@@ -106,10 +108,67 @@ def check_session(events: list[dict[str, Any]]) -> dict[str, Any]:
         complete = events[-2]["data"]
         assert complete["total_content"] == text
         assert complete["total_length"] == len(text)
+        if reasoning:
+            assert complete["reasoning"]["text"] == reasoning
+        assert complete.get("tool_calls", []) == calls
     elif reason == "error":
         assert settled == ["error"]
         assert set(events[-2]["data"]) >= {"code", "message", "retryable"}
     else:
         assert not settled, (reason, types)
-    assert set(end["usage"]) == {"input_tokens", "output_tokens", "estimated"}
-    return dict(end, text=text)
+    usage = set(end["usage"])
+    assert {"input_tokens", "output_tokens", "estimated"} <= usage <= USAGE_KEYS, usage
+    return dict(end, text=text, reasoning=reasoning, tool_calls=calls)
+
+
+KINDS = {
+    "content_chunk",
+    "reasoning_chunk",
+    "tool_call_start",
+    "tool_call_delta",
+    "tool_call_end",
+    "source",
+    "metadata",
+    "content_complete",
+    "error",
+}
+USAGE_KEYS = {
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "reasoning_tokens",
+    "estimated",
+}
+
+
+def _check_reasoning(events: list[dict[str, Any]]) -> str:
+    """reasoning_chunk counts apart from content (PROTOCOL.md section 9); its text."""
+    text = ""
+    for i, data in enumerate(e["data"] for e in events if e["type"] == "reasoning_chunk"):
+        text += data["content"]
+        assert data["index"] == i and data["accumulated_length"] == len(text)
+    return text
+
+
+def _check_tool_calls(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each call: start (indexed in order), deltas, end with the parsed arguments."""
+    started: dict[str, str] = {}
+    fragments: dict[str, str] = {}
+    ended: list[dict[str, Any]] = []
+    for event in events:
+        data = event["data"]
+        if event["type"] == "tool_call_start":
+            assert data["id"] not in started and data["index"] == len(started)
+            started[data["id"]], fragments[data["id"]] = data["name"], ""
+        elif event["type"] == "tool_call_delta":
+            fragments[data["id"]] += data["arguments_delta"]
+        elif event["type"] == "tool_call_end":
+            assert started[data["id"]] == data["name"]
+            if data["arguments"] is None:
+                assert data["error"] == "invalid_json"
+                assert data["arguments_text"] == fragments[data["id"]]
+            else:
+                assert json.loads(fragments[data["id"]] or "{}") == data["arguments"]
+            ended.append(data)
+    assert len(ended) == len(started)
+    return ended

@@ -4,7 +4,12 @@ Feed it what the provider produced and it returns the envelopes to send, with ``
 ``index`` and ``accumulated_length`` already right. It does no I/O and never awaits; the
 clock is a parameter. The only legal shape it can produce is::
 
-    stream_start (content_chunk | metadata)* [content_complete | error] stream_end
+    stream_start (content_chunk | reasoning_chunk | tool_call_* | source | metadata)*
+        [content_complete | error] stream_end
+
+Reasoning is counted apart from content (its own ``index`` and ``accumulated_length``) and
+is not in ``stream_end.chunks``; ``content_complete`` carries the whole reasoning and the
+parsed tool calls (PROTOCOL.md section 9).
 
 Calling a method that would break that shape raises StreamStateError (an AssertionError
 too: it is always a bug in the caller, never bad input).
@@ -38,6 +43,7 @@ class _State(Enum):
 
 _OPEN = _State.OPEN
 _CONTENT_CHUNK: str = EventType.CONTENT_CHUNK.value
+_REASONING_CHUNK: str = EventType.REASONING_CHUNK.value
 
 
 def estimate_tokens(chars: int) -> int:
@@ -55,9 +61,11 @@ class SessionStream:
         "_length",
         "_parts",
         "_prompt_chars",
+        "_reasoning",
         "_seq",
         "_started_at",
         "_state",
+        "_tool_calls",
         "_usage",
         "session_id",
     )
@@ -75,6 +83,8 @@ class SessionStream:
         self._chunks = 0
         self._started_at = 0.0
         self._usage: dict[str, int] | None = None
+        self._reasoning: _Reasoning | None = None  # made by the first reasoning
+        self._tool_calls: list[dict[str, Any]] = []
 
     # Reading state.
 
@@ -102,6 +112,15 @@ class SessionStream:
         if len(self._parts) > 1:
             self._parts[:] = ["".join(self._parts)]
         return self._parts[0] if self._parts else ""
+
+    def reasoning_text(self) -> str:
+        """All reasoning produced so far."""
+        return self._reasoning.text() if self._reasoning is not None else ""
+
+    @property
+    def tool_calls(self) -> list[dict[str, Any]]:
+        """The completed tool calls so far, as ``content_complete`` lists them."""
+        return self._tool_calls
 
     def usage(self) -> dict[str, Any]:
         """Best usage known now; ``estimated`` when the provider never reported it."""
@@ -148,6 +167,53 @@ class SessionStream:
             "data": {"content": text, "index": index, "accumulated_length": length},
         }
 
+    def reasoning(self, text: str) -> Envelope:
+        """A ``reasoning_chunk`` carrying ``text``; counted apart from content."""
+        self._expect(_OPEN, "reasoning")
+        reasoning = self._reasoning = self._reasoning or _Reasoning()
+        index, length = reasoning.add(text)
+        data = {"content": text, "index": index, "accumulated_length": length}
+        return self._event(EventType.REASONING_CHUNK, data)
+
+    def sign_reasoning(self, signature: str) -> None:
+        """Remember the provider's signature over the reasoning (sent in content_complete)."""
+        self._reasoning = self._reasoning or _Reasoning()
+        self._reasoning.signature = signature
+
+    def tool_call_start(self, call_id: str, name: str, index: int) -> Envelope:
+        self._expect(_OPEN, "tool_call_start")
+        data = {"id": call_id, "name": name, "index": index}
+        return self._event(EventType.TOOL_CALL_START, data)
+
+    def tool_call_delta(self, call_id: str, arguments_delta: str) -> Envelope:
+        self._expect(_OPEN, "tool_call_delta")
+        data = {"id": call_id, "arguments_delta": arguments_delta}
+        return self._event(EventType.TOOL_CALL_DELTA, data)
+
+    def tool_call_end(
+        self,
+        call_id: str,
+        name: str,
+        arguments: Any,
+        arguments_text: str,
+        signature: str | None = None,
+    ) -> Envelope:
+        """A complete call: ``arguments`` parsed, or null with the raw text and
+        ``error: "invalid_json"`` when the model's JSON did not parse."""
+        self._expect(_OPEN, "tool_call_end")
+        call: dict[str, Any] = {"id": call_id, "name": name, "arguments": arguments}
+        if arguments is None:
+            call |= {"arguments_text": arguments_text, "error": "invalid_json"}
+        if signature is not None:
+            call["signature"] = signature
+        self._tool_calls.append(call)
+        return self._event(EventType.TOOL_CALL_END, dict(call))
+
+    def source(self, source: dict[str, Any]) -> Envelope:
+        """A ``source`` event: ``{url?, title?, cited_text?, document_index?}``."""
+        self._expect(_OPEN, "source")
+        return self._event(EventType.SOURCE, source)
+
     def merge_chunk(self, newest: Envelope, text: str) -> Envelope:
         """``newest`` with ``text`` appended, as a new envelope that replaces it.
 
@@ -157,27 +223,44 @@ class SessionStream:
         true. The caller swaps it for ``newest`` wherever ``newest`` is queued.
         """
         self._expect(_State.OPEN, "merge_chunk")
+        kind = newest["type"]
         if (
-            newest["type"] != _CONTENT_CHUNK
+            kind not in (_CONTENT_CHUNK, _REASONING_CHUNK)
             or newest["session"] != self.session_id
             or newest["seq"] != self._seq - 1
         ):
             raise StreamStateError("only this session's newest event, a chunk, can be merged")
-        self._parts.append(text)
-        self._length += len(text)
+        if kind == _CONTENT_CHUNK:
+            self._parts.append(text)
+            length = self._length = self._length + len(text)
+        else:
+            assert self._reasoning is not None
+            length = self._reasoning.extend(text)
         data = newest["data"]
         continuation: Envelope = {
-            "type": _CONTENT_CHUNK,
+            "type": kind,
             "session": self.session_id,
             "seq": newest["seq"],
             "timestamp": int(self._clock() * 1000),
-            "data": {"content": text, "index": data["index"], "accumulated_length": self._length},
+            "data": {"content": text, "index": data["index"], "accumulated_length": length},
         }
         return merge((newest, continuation))
 
-    def record_usage(self, input_tokens: int, output_tokens: int) -> None:
-        """Remember the provider's own usage count (used by stream_end)."""
-        self._usage = {"input_tokens": input_tokens, "output_tokens": output_tokens}
+    def record_usage(
+        self,
+        input_tokens: int,
+        output_tokens: int,
+        cached_input_tokens: int | None = None,
+        reasoning_tokens: int | None = None,
+    ) -> None:
+        """Remember the provider's own usage count (used by stream_end); the cached and
+        reasoning counts only when the provider reported them."""
+        usage = {"input_tokens": input_tokens, "output_tokens": output_tokens}
+        if cached_input_tokens is not None:
+            usage["cached_input_tokens"] = cached_input_tokens
+        if reasoning_tokens is not None:
+            usage["reasoning_tokens"] = reasoning_tokens
+        self._usage = usage
 
     def metadata(self, data: dict[str, Any]) -> Envelope:
         """A ``metadata`` event (usage, finish_reason, model, ttft_ms, ...)."""
@@ -189,9 +272,12 @@ class SessionStream:
         self._expect(_State.OPEN, "complete")
         self._state = _State.SETTLED
         text = self.text()
-        done = self._event(
-            EventType.CONTENT_COMPLETE, {"total_content": text, "total_length": self._length}
-        )
+        data: dict[str, Any] = {"total_content": text, "total_length": self._length}
+        if self._reasoning is not None:
+            data["reasoning"] = self._reasoning.summary()
+        if self._tool_calls:
+            data["tool_calls"] = self._tool_calls
+        done = self._event(EventType.CONTENT_COMPLETE, data)
         return [done, self.end("complete")]
 
     def fail(self, error: dict[str, Any]) -> list[Envelope]:
@@ -232,3 +318,36 @@ class SessionStream:
             "timestamp": int(self._clock() * 1000),
             "data": data,
         }
+
+
+class _Reasoning:
+    """A session's reasoning: its text (in pieces), chunk count, length and signature."""
+
+    __slots__ = ("chunks", "length", "parts", "signature")
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.chunks = 0
+        self.length = 0
+        self.signature: str | None = None
+
+    def add(self, text: str) -> tuple[int, int]:
+        """A new chunk: its index and the accumulated length."""
+        self.chunks += 1
+        return self.chunks - 1, self.extend(text)
+
+    def extend(self, text: str) -> int:
+        self.parts.append(text)
+        self.length += len(text)
+        return self.length
+
+    def text(self) -> str:
+        if len(self.parts) > 1:
+            self.parts[:] = ["".join(self.parts)]
+        return self.parts[0] if self.parts else ""
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"text": self.text()}
+        if self.signature is not None:
+            out["signature"] = self.signature
+        return out

@@ -135,7 +135,8 @@ class _Reader:
 
     def __init__(self) -> None:
         self.model: str | None = None
-        self.input_tokens = self.cached_tokens = self.output_tokens = 0
+        self.input_tokens = self.output_tokens = 0
+        self.cached_tokens: int | None = None  # None: never reported
         self.reasoning_tokens: int | None = None
         self.raw_reason: str | None = None
         self.calls = ToolCalls()
@@ -175,7 +176,8 @@ class _Reader:
         ]
         if any(parts):
             self.input_tokens = sum(part or 0 for part in parts)
-            self.cached_tokens = usage.cache_read_input_tokens or 0
+        if usage.cache_read_input_tokens is not None:
+            self.cached_tokens = usage.cache_read_input_tokens
         self.output_tokens = usage.output_tokens or self.output_tokens
         details = getattr(usage, "output_tokens_details", None)
         if details is not None:

@@ -264,12 +264,12 @@ def _script(
         yield ReasoningDelta("", signature=f"sim-{digest}")
     if refusal:
         yield Refusal(refusal if isinstance(refusal, str) else SIM_REFUSAL)
-        yield Usage(_count_words(request), len(SIM_REFUSAL.split()), None, reasoning_words)
+        yield Usage(_count_words(request), len(SIM_REFUSAL.split()), None, reasoning_words or None)
         yield Finish("content_filter", model, "refusal")
         return
     if (tool := _called_tool(request)) is not None:
         yield from _tool_call(request, tool)
-        yield Usage(_count_words(request), 3 + reasoning_words, None, reasoning_words)
+        yield Usage(_count_words(request), 3 + reasoning_words, None, reasoning_words or None)
         yield Finish("tool_calls", model, "tool_calls")
         return
     count = 0
@@ -279,7 +279,7 @@ def _script(
     for n in range(sources):
         title = f"Simulated source {n + 1}"
         yield Source(f"https://example.com/sim/{n + 1}", title, None, n)
-    yield Usage(_count_words(request), count + reasoning_words, None, reasoning_words)
+    yield Usage(_count_words(request), count + reasoning_words, None, reasoning_words or None)
     yield Finish("stop", model, "stop")
 
 

@@ -2,9 +2,10 @@
 
 The session's SessionStream builds every envelope (seq, index, lengths); the emitter queues
 it on the session's sink. Under backpressure (the sink says it is ``lagging``) new text
-does not become one more event: while the session's newest event is a chunk that every
-queue still holds, the emitter merges the text into it (SessionStream.merge_chunk, which
-spends no seq) and has the sink swap the queued chunk for the merged one. Envelopes are
+does not become one more event: while the session's newest event is a chunk of the same
+kind (content or reasoning) that every queue still holds, the emitter merges the text into
+it (SessionStream.merge_chunk, which spends no seq) and has the sink swap the queued chunk
+for the merged one. Envelopes are
 never changed once queued, so every queue (connection outbox, replay buffer, shared log)
 holds the same events, and the client's and the log's views cannot drift apart.
 """
@@ -38,16 +39,30 @@ class Emitter:
     def text(self, text: str) -> Envelope | None:
         """Queue ``text`` as a new chunk and return it, or merge it and return None."""
         # The per-token path: one attribute test while the reader keeps up.
-        newest, sink = self._newest_chunk, self.sink
-        if (
-            newest is not None
-            and sink.lagging
-            and len(newest["data"]["content"]) < MAX_MERGED_CHARS
-            and sink.holds(newest)
-        ):
-            merged = self._newest_chunk = self.stream.merge_chunk(newest, text)
-            sink.replace(newest, merged)
+        if self.sink.lagging and self._merged("content_chunk", text):
             return None
         envelope = self._newest_chunk = self.stream.chunk(text)
-        sink.send(envelope)
+        self.sink.send(envelope)
         return envelope
+
+    def reasoning(self, text: str) -> Envelope | None:
+        """Queue ``text`` as a new reasoning chunk, or merge it, as ``text()`` does."""
+        if self.sink.lagging and self._merged("reasoning_chunk", text):
+            return None
+        envelope = self._newest_chunk = self.stream.reasoning(text)
+        self.sink.send(envelope)
+        return envelope
+
+    def _merged(self, kind: str, text: str) -> bool:
+        """Merge ``text`` into the newest event if it is a ``kind`` chunk still queued."""
+        newest, sink = self._newest_chunk, self.sink
+        if (
+            newest is None
+            or newest["type"] != kind
+            or len(newest["data"]["content"]) >= MAX_MERGED_CHARS
+            or not sink.holds(newest)
+        ):
+            return False
+        merged = self._newest_chunk = self.stream.merge_chunk(newest, text)
+        sink.replace(newest, merged)
+        return True

@@ -25,7 +25,13 @@ from server.providers.base import (
     Metadata,
     Provider,
     ProviderRequest,
+    ReasoningDelta,
+    Refusal,
+    Source,
     TextDelta,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
     Usage,
 )
 from server.sessions.emitter import Emitter
@@ -56,12 +62,7 @@ class Session:
         self.start = start
         self.provider = provider
         self.resume_token = resume_token
-        self.request = ProviderRequest(
-            messages=start.messages,
-            model=start.model or start.params.get("model"),
-            system=start.system,
-            params={k: v for k, v in start.params.items() if k != "model"},
-        )
+        self.request = ProviderRequest.of(start)
         self.model = self.request.model or provider.default_model
         self.stream = SessionStream(self.id, prompt_chars=self.request.prompt_chars, clock=clock)
         self.out = Emitter(self.stream, sink)
@@ -140,25 +141,49 @@ class Session:
         self._finish(stream.complete())
 
     async def _generate(self, began: float) -> dict[str, object]:
-        """Stream the provider's text; return the final metadata payload."""
+        """Stream the provider's output; return the final metadata payload."""
         delay = self.start.chunk_delay_ms / 1000
         ttft_ms: int | None = None
         finish: Finish | None = None
+        refusal: list[str] = []
+        stream, out = self.stream, self.out
         events = self.provider.stream(self.request)
         try:
             async for event in events:
                 match event:
                     case TextDelta(text) if text:
                         if ttft_ms is None:
-                            self.tally.ttft_s = time.monotonic() - began
-                            ttft_ms = round(self.tally.ttft_s * 1000)
-                        self.out.text(text)
+                            ttft_ms = self._first_output(began)
+                        out.text(text)
                         if delay:
                             await asyncio.sleep(delay)
-                    case Usage(input_tokens, output_tokens):
-                        self.stream.record_usage(input_tokens, output_tokens)
+                    case ReasoningDelta(text, signature):
+                        if ttft_ms is None:
+                            ttft_ms = self._first_output(began)
+                        if signature is not None:
+                            stream.sign_reasoning(signature)
+                        if text:
+                            out.reasoning(text)
+                            if delay:
+                                await asyncio.sleep(delay)
+                    case ToolCallStart(call_id, name, index):
+                        if ttft_ms is None:
+                            ttft_ms = self._first_output(began)
+                        self._emit(stream.tool_call_start(call_id, name, index))
+                    case ToolCallDelta(call_id, fragment):
+                        self._emit(stream.tool_call_delta(call_id, fragment))
+                    case ToolCallEnd(call_id, name, arguments, text, signature):
+                        self._emit(stream.tool_call_end(call_id, name, arguments, text, signature))
+                    case Source():
+                        self._emit(stream.source(_present(event)))
+                    case Refusal(text):
+                        if ttft_ms is None:
+                            ttft_ms = self._first_output(began)
+                        refusal.append(text)
+                    case Usage(input_tokens, output_tokens, cached, reasoning):
+                        stream.record_usage(input_tokens, output_tokens, cached, reasoning)
                     case Metadata(data):  # e.g. which fallback provider answered
-                        self._emit(self.stream.metadata(dict(data)))
+                        self._emit(stream.metadata(dict(data)))
                     case AttemptFailed(provider, code, next_provider):
                         self._count_failed_attempt(provider, code, next_provider)
                     case Finish():
@@ -171,16 +196,23 @@ class Session:
                 await close()
         if finish is None:
             raise ProviderError("the provider's stream ended without its final frame")
-        usage = self.stream.usage()
-        return {
-            "usage": {
-                "input_tokens": usage["input_tokens"],
-                "output_tokens": usage["output_tokens"],
-            },
+        usage = {k: v for k, v in self.stream.usage().items() if k != "estimated"}
+        metadata: dict[str, object] = {
+            "usage": usage,
             "finish_reason": finish.reason,
             "model": finish.model or self.model,
             "ttft_ms": ttft_ms,
         }
+        if finish.raw_reason is not None:
+            metadata["raw_finish_reason"] = finish.raw_reason
+        if refusal:
+            metadata["refusal"] = "".join(refusal)
+        return metadata
+
+    def _first_output(self, began: float) -> int:
+        """The first output of any kind (text, reasoning, a call): time to first token."""
+        self.tally.ttft_s = time.monotonic() - began
+        return round(self.tally.ttft_s * 1000)
 
     def _count_failed_attempt(self, provider: str, code: str, next_provider: str) -> None:
         record_provider_error(self.tally, provider=provider, code=code)
@@ -216,3 +248,14 @@ class Session:
             end["duration_ms"],
             extra={"session_id": self.id},  # also when not logged from the session's task
         )
+
+
+def _present(source: Source) -> dict[str, object]:
+    """A source's known fields (PROTOCOL.md section 9: each is optional)."""
+    fields = {
+        "url": source.url,
+        "title": source.title,
+        "cited_text": source.cited_text,
+        "document_index": source.document_index,
+    }
+    return {key: value for key, value in fields.items() if value is not None}

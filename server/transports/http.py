@@ -98,23 +98,28 @@ async def handle_completion(request: web.Request) -> web.Response:
     end = sink.events[-1]["data"]
     if end["reason"] == "error":
         payload = sink.events[-2]["data"]
-        body = {"error": {"code": payload["code"], "message": payload["message"]}}
-        return json_response(body, http_status(ErrorCode(payload["code"])))
+        error = {"error": {"code": payload["code"], "message": payload["message"]}}
+        return json_response(error, http_status(ErrorCode(payload["code"])))
     if end["reason"] in _FAILED_ENDS:
         return json_error(
             TokenmuxError("the session did not finish", code=_FAILED_ENDS[end["reason"]])
         )
     # complete, or cancelled through /api/sessions/{id}/cancel: the text so far is the answer.
-    return json_response(
-        {
-            "content": session.stream.text(),
-            "usage": end["usage"],
-            "provider": session.provider.name,
-            "model": session.model,
-            "session_id": session.id,
-            "reason": end["reason"],
-        }
+    body: dict[str, Any] = {
+        "content": session.stream.text(),
+        "usage": end["usage"],
+        "provider": session.provider.name,
+        "model": session.model,
+        "session_id": session.id,
+        "reason": end["reason"],
+    }
+    # PROTOCOL.md section 9: the reasoning and the parsed tool calls, as content_complete
+    # carries them.
+    done: dict[str, Any] = next(
+        (e["data"] for e in sink.events if e["type"] == "content_complete"), {}
     )
+    body |= {key: done[key] for key in ("reasoning", "tool_calls") if key in done}
+    return json_response(body)
 
 
 _FAILED_ENDS = {"timeout": ErrorCode.TIMEOUT, "shutdown": ErrorCode.SHUTTING_DOWN}

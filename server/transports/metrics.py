@@ -73,6 +73,16 @@ class AppMetrics:
             ["provider"],
             registry=r,
         )
+        self.tokens = Counter(
+            "tokenmux_tokens",
+            "Tokens by kind: input, cached_input, output, reasoning (provider counts, else "
+            "estimated; cached and reasoning tokens are part of input and output).",
+            ["provider", "kind"],
+            registry=r,
+        )
+        self.tool_calls = Counter(
+            "tokenmux_tool_calls", "Tool calls the models made.", ["provider"], registry=r
+        )
         self.provider_errors = Counter(
             "tokenmux_provider_errors",
             "Failed provider attempts, by error code.",
@@ -119,7 +129,13 @@ class AppMetrics:
         if tally.ttft_s is not None:
             ttft.observe(tally.ttft_s)
         duration.observe(tally.duration_s)
-        output_tokens.inc(end.usage()["output_tokens"])
+        usage = end.usage()
+        output_tokens.inc(usage["output_tokens"])
+        for kind, key in _TOKEN_KINDS:
+            if usage.get(key):
+                self.tokens.labels(provider, kind).inc(usage[key])
+        if calls := len(end.tool_calls):
+            self.tool_calls.labels(provider).inc(calls)
         errors = list(tally.provider_errors)
         if tally.error_code and tally.error_code.startswith("provider_"):
             # The failure that ended it belongs to the provider tried last (a fallback's).
@@ -133,6 +149,14 @@ class AppMetrics:
             self.fallbacks.labels(from_provider, to_provider).inc()
         if tally.cancel_requested_at is not None:
             self.cancel_latency.observe(time.monotonic() - tally.cancel_requested_at)
+
+
+_TOKEN_KINDS = (
+    ("input", "input_tokens"),
+    ("cached_input", "cached_input_tokens"),
+    ("output", "output_tokens"),
+    ("reasoning", "reasoning_tokens"),
+)
 
 
 def _transport_families(tallies: Tallies) -> Iterator[Metric]:
