@@ -25,6 +25,7 @@ __all__ = ["CollectingSink", "DetachedSink", "Outbox", "Sink"]
 _CHUNK_OVERHEAD = 96  # bytes of envelope around a chunk's text, roughly, once encoded
 _EVENT_SIZE = 256
 _CONTENT_CHUNK = "content_chunk"
+_REASONING_CHUNK = "reasoning_chunk"
 
 
 class Sink(Protocol):
@@ -120,7 +121,8 @@ class Outbox:
         if self.closed:
             return
         queue = self._queue
-        if envelope["type"] == _CONTENT_CHUNK:
+        kind = envelope["type"]
+        if kind in (_CONTENT_CHUNK, _REASONING_CHUNK):  # the kinds that merge
             self._newest_chunk[envelope["session"]] = len(queue)
             size = len(envelope["data"]["content"]) + _CHUNK_OVERHEAD
         else:

@@ -160,3 +160,66 @@ def test_any_interleaving_yields_a_valid_life(operations: list[tuple[str, Any]])
     end = check_session(events)
     assert end["text"] == stream.text()
     assert stream.length == len(stream.text())
+
+
+def test_reasoning_tool_calls_and_sources_form_a_section_9_life() -> None:
+    """Reasoning counts apart from content; content_complete carries it and the calls."""
+    stream = new_stream()
+    events = [stream.start(provider="sim", model="m", resume_token=None)]
+    events.append(stream.reasoning("Think "))
+    events.append(stream.chunk("Hi"))
+    events.append(stream.reasoning("more."))
+    stream.sign_reasoning("sig")
+    events.append(stream.tool_call_start("c1", "f", 0))
+    events.append(stream.tool_call_delta("c1", '{"a":'))
+    events.append(stream.tool_call_delta("c1", " 1}"))
+    events.append(stream.tool_call_end("c1", "f", {"a": 1}, '{"a": 1}', signature="ts"))
+    events.append(stream.tool_call_start("c2", "g", 1))
+    events.append(stream.tool_call_delta("c2", "{oops"))
+    events.append(stream.tool_call_end("c2", "g", None, "{oops"))
+    events.append(stream.source({"url": "https://example.com", "title": "Ex"}))
+    stream.record_usage(5, 9, cached_input_tokens=2, reasoning_tokens=4)
+    events.extend(stream.complete())
+    assert events[3]["data"] == {"content": "more.", "index": 1, "accumulated_length": 11}
+    assert events[2]["data"] == {"content": "Hi", "index": 0, "accumulated_length": 2}
+    assert events[10]["data"] == {
+        "id": "c2",
+        "name": "g",
+        "arguments": None,
+        "arguments_text": "{oops",
+        "error": "invalid_json",
+    }
+    done = events[-2]["data"]
+    assert done["reasoning"] == {"text": "Think more.", "signature": "sig"}
+    assert done["tool_calls"] == [
+        {"id": "c1", "name": "f", "arguments": {"a": 1}, "signature": "ts"},
+        {
+            "id": "c2",
+            "name": "g",
+            "arguments": None,
+            "arguments_text": "{oops",
+            "error": "invalid_json",
+        },
+    ]
+    usage = events[-1]["data"]["usage"]
+    assert usage == {
+        "input_tokens": 5,
+        "output_tokens": 9,
+        "cached_input_tokens": 2,
+        "reasoning_tokens": 4,
+        "estimated": False,
+    }
+    assert events[-1]["data"]["chunks"] == 1  # content chunks only
+    end = check_session(events)
+    assert end["reasoning"] == "Think more." and stream.reasoning_text() == "Think more."
+
+
+def test_a_reasoning_chunk_merges_like_a_content_chunk() -> None:
+    stream = new_stream()
+    stream.start(provider="sim", model="m", resume_token=None)
+    chunk = stream.reasoning("ab")
+    merged = stream.merge_chunk(chunk, "cd")
+    assert merged["type"] == "reasoning_chunk" and merged["seq"] == chunk["seq"]
+    assert merged["data"] == {"content": "abcd", "index": 0, "accumulated_length": 4}
+    assert stream.reasoning_text() == "abcd" and stream.text() == ""
+    assert stream.complete()[0]["data"]["reasoning"] == {"text": "abcd"}

@@ -186,3 +186,23 @@ def test_the_replay_buffer_holds_the_merged_chunks_the_reader_gets() -> None:
     events, _ = sink.buffer.after(0)
     assert events[:1] == delivered and [e["data"]["content"] for e in events] == ["ab", "c"]
     assert [e["seq"] for e in events] == [1, 2]
+
+
+def test_under_pressure_reasoning_merges_with_reasoning_only() -> None:
+    """Reasoning merges into a queued reasoning chunk, never into content (nor content into it)."""
+    outbox, _ = make(merge_bytes=0)
+    outbox.paused = True
+    stream = opened()
+    out = Emitter(stream, outbox)
+    out.reasoning("Let ")
+    assert out.reasoning("me think.") is None
+    out.text("Answer")
+    out.reasoning(" Again.")
+    batch = outbox.drain()
+    assert [(e["type"], e["data"]["content"]) for e in batch] == [
+        ("reasoning_chunk", "Let me think."),
+        ("content_chunk", "Answer"),
+        ("reasoning_chunk", " Again."),
+    ]
+    assert [e["seq"] for e in batch] == [1, 2, 3]
+    assert batch[2]["data"] == {"content": " Again.", "index": 1, "accumulated_length": 20}
