@@ -149,3 +149,21 @@ async def test_retries_and_fallbacks_of_a_real_session_are_counted(
     assert errors == 2
     last = value(samples, "tokenmux_provider_errors_total", provider="spare", code="provider_error")
     assert last == 1  # the failure that ended the session is the fallback's
+
+
+async def test_tokens_by_kind_and_tool_calls_are_counted(server: RunningServer) -> None:
+    weather = {"name": "get_weather", "parameters": {"type": "object", "properties": {}}}
+    client = await WsClient.connect(server.url)
+    await client.start("call", tools=[weather], params={"reasoning_tokens": 5})
+    await client.start("text", params={"max_tokens": 2})
+    await client.until_ended({"call", "text"})
+    await client.close()
+    call, text = (check_session(client.events[s]) for s in ("call", "text"))
+    samples = await scrape(server.url)
+    assert value(samples, "tokenmux_tool_calls_total", provider="sim") == 1
+    assert value(samples, "tokenmux_tokens_total", provider="sim", kind="reasoning") == 5
+    output = call["usage"]["output_tokens"] + text["usage"]["output_tokens"]
+    assert value(samples, "tokenmux_tokens_total", provider="sim", kind="output") == output
+    inputs = call["usage"]["input_tokens"] + text["usage"]["input_tokens"]
+    assert value(samples, "tokenmux_tokens_total", provider="sim", kind="input") == inputs
+    assert value(samples, "tokenmux_events_sent_total", transport="ws", type="reasoning_chunk") == 5
