@@ -29,3 +29,9 @@ def entry(kind: str, upstream: Upstream, model: str, **extra: Any) -> dict[str, 
     if kind != "ollama":
         config["api_key"] = "test-key"
     return {**config, **extra}
+
+
+def usage_details(kind: str) -> dict[str, int]:
+    """The usage details a plain text reply of ``kind`` reports besides its two counts: the
+    Responses API always sends its cached and reasoning counts, 0 or not."""
+    return {"cached_input_tokens": 0, "reasoning_tokens": 0} if kind == "openai_responses" else {}

@@ -17,7 +17,7 @@ from server.app import RunningServer
 from server.config import Config
 from tests._client import WsClient, check_session
 from tests.conftest import ConfigFactory
-from tests.providers.conftest import KINDS, entry
+from tests.providers.conftest import KINDS, entry, usage_details
 from tests.providers.upstream import Reply, Upstream
 from tests.providers.wire import Script
 
@@ -49,10 +49,11 @@ async def test_streams_the_exact_text_with_usage(
     end = check_session(events)
     assert end["reason"] == "complete" and end["text"] == text
     metadata = [e["data"] for e in events if e["type"] == "metadata"]
-    assert metadata[-1]["usage"] == {"input_tokens": 12, "output_tokens": 9}
+    usage = {"input_tokens": 12, "output_tokens": 9} | usage_details(kind)
+    assert metadata[-1]["usage"] == usage
     assert metadata[-1]["finish_reason"] == "stop" and metadata[-1]["model"] == "m1"
     assert isinstance(metadata[-1]["ttft_ms"], int)
-    assert end["usage"] == {"input_tokens": 12, "output_tokens": 9, "estimated": False}
+    assert end["usage"] == {**usage, "estimated": False}
 
 
 @pytest.mark.parametrize("kind", KINDS)

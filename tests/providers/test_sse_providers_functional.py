@@ -13,7 +13,7 @@ from server.app import RunningServer
 from server.config import Config
 from tests._client import check_session
 from tests.conftest import ConfigFactory
-from tests.providers.conftest import KINDS, entry
+from tests.providers.conftest import KINDS, entry, usage_details
 from tests.providers.upstream import Reply, Upstream
 
 Start = Callable[[Config], Any]
@@ -48,5 +48,6 @@ async def test_sse_streams_the_fallbacks_text_with_its_metadata(
     assert end["reason"] == "complete" and end["text"] == "served over SSE"
     metadata = [e["data"] for e in events if e["type"] == "metadata"]
     assert metadata[0]["provider"] == "backup" and metadata[0]["fallback_from"] == "main"
-    assert metadata[-1]["usage"] == {"input_tokens": 11, "output_tokens": 4}
+    usage = {"input_tokens": 11, "output_tokens": 4} | usage_details(kind)
+    assert metadata[-1]["usage"] == usage
     assert len(upstream.requests("busy")) == 1
