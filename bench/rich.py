@@ -1,13 +1,14 @@
 """What a PROTOCOL.md section 9 event costs the server, next to a text chunk.
 
-    .venv/bin/python bench/rich.py [--rounds 5] [--sessions 200] [--tokens 200]
+    .venv/bin/python bench/rich.py [--rounds 5] [--connections 4] [--sessions 50] [--tokens 200]
 
 One tokenmux process (pinned to core 0, as bench/run.py runs it) streams the simulator's
-answers to one WebSocket client (core 1): ``text`` sessions stream ``--tokens`` content
-chunks; ``reasoning`` sessions stream ``--tokens`` reasoning chunks before a short reply;
-``tools`` sessions add a tool call (start, three deltas, end) after the reasoning. Server
-CPU is read from /proc around each run; the figure is server CPU microseconds per event
-received by the client, the median over rounds that interleave the kinds.
+answers to WebSocket clients (core 1), ``--sessions`` at once on each connection: ``text``
+sessions stream ``--tokens`` content chunks; ``reasoning`` sessions stream ``--tokens``
+reasoning chunks before a short reply; ``tools`` sessions add a tool call (start, three
+deltas, end) after the reasoning. Server CPU is read from /proc around each run; the
+figure is server CPU microseconds per event received by the client, the median over
+rounds that interleave the kinds (each round starting with the next kind).
 """
 
 from __future__ import annotations
@@ -39,10 +40,21 @@ def kinds(tokens: int) -> dict[str, dict[str, Any]]:
     }
 
 
-async def run(url: str, sessions: int, data: dict[str, Any]) -> int:
-    """Stream ``sessions`` sessions at once on one socket; the events received."""
+async def run(url: str, connections: int, sessions: int, data: dict[str, Any]) -> int:
+    """Stream ``sessions`` sessions at once on each of ``connections`` sockets; the events
+    received."""
+    async with asyncio.timeout(120), aiohttp.ClientSession() as http:
+        counts = await asyncio.gather(
+            *(one_socket(http, url, sessions, data) for _ in range(connections))
+        )
+    return sum(counts)
+
+
+async def one_socket(
+    http: aiohttp.ClientSession, url: str, sessions: int, data: dict[str, Any]
+) -> int:
     events = 0
-    async with aiohttp.ClientSession() as http, http.ws_connect(url + "/ws") as ws:
+    async with http.ws_connect(url + "/ws") as ws:
         for n in range(sessions):
             start = {"type": "start", "session": f"s{n}", "data": {"prompt": "go", **data}}
             await ws.send_str(json.dumps(start))
@@ -50,6 +62,8 @@ async def run(url: str, sessions: int, data: dict[str, Any]) -> int:
         async for message in ws:
             event = json.loads(message.data)
             events += 1
+            if event["type"] == "error" and "session" not in event:
+                raise RuntimeError(f"the server refused a start: {event['data']}")
             if event["type"] == "stream_end":
                 ended += 1
                 if ended == sessions:
@@ -60,21 +74,26 @@ async def run(url: str, sessions: int, data: dict[str, Any]) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--sessions", type=int, default=200)
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--sessions", type=int, default=50)
     parser.add_argument("--tokens", type=int, default=200)
     args = parser.parse_args()
     os.sched_setaffinity(0, {CLIENT_CORE})
     costs: dict[str, list[float]] = {kind: [] for kind in kinds(args.tokens)}
     with running(STACKS["tokenmux"]) as (url, pid):
-        asyncio.run(run(url, 10, kinds(args.tokens)["text"]))  # warm up
-        for _ in range(args.rounds):
-            for kind, data in kinds(args.tokens).items():
+        asyncio.run(run(url, 1, 10, kinds(args.tokens)["text"]))  # warm up
+        order = list(kinds(args.tokens).items())
+        for round_ in range(args.rounds):
+            # Each round starts with another kind: no kind always runs on a warmer server.
+            shift = round_ % len(order)
+            for kind, data in order[shift:] + order[:shift]:
                 before = cpu_seconds(pid)
-                events = asyncio.run(run(url, args.sessions, data))
+                events = asyncio.run(run(url, args.connections, args.sessions, data))
                 costs[kind].append((cpu_seconds(pid) - before) * 1e6 / events)
     text = statistics.median(costs["text"])
     print(f"server CPU per event, median of {args.rounds} rounds")
-    print(f"({args.sessions} sessions x {args.tokens} tokens each, one WebSocket):")
+    shape = f"{args.connections} sockets x {args.sessions} sessions x {args.tokens} tokens"
+    print(f"({shape}):")
     for kind, runs in costs.items():
         median = statistics.median(runs)
         print(f"  {kind:<10} {median:6.2f} us/event   {median / text:5.2f}x text")

@@ -169,11 +169,25 @@ class SessionStream:
 
     def reasoning(self, text: str) -> Envelope:
         """A ``reasoning_chunk`` carrying ``text``; counted apart from content."""
-        self._expect(_OPEN, "reasoning")
-        reasoning = self._reasoning = self._reasoning or _Reasoning()
-        index, length = reasoning.add(text)
-        data = {"content": text, "index": index, "accumulated_length": length}
-        return self._event(EventType.REASONING_CHUNK, data)
+        # Per token too: inlined as chunk() is.
+        if self._state is not _OPEN:
+            self._expect(_OPEN, "reasoning")
+        reasoning = self._reasoning
+        if reasoning is None:
+            reasoning = self._reasoning = _Reasoning()
+        reasoning.parts.append(text)
+        length = reasoning.length = reasoning.length + len(text)
+        index = reasoning.chunks
+        reasoning.chunks = index + 1
+        seq = self._seq
+        self._seq = seq + 1
+        return {
+            "type": _REASONING_CHUNK,
+            "session": self.session_id,
+            "seq": seq,
+            "timestamp": int(self._clock() * 1000),
+            "data": {"content": text, "index": index, "accumulated_length": length},
+        }
 
     def sign_reasoning(self, signature: str) -> None:
         """Remember the provider's signature over the reasoning (sent in content_complete)."""
@@ -330,11 +344,6 @@ class _Reasoning:
         self.chunks = 0
         self.length = 0
         self.signature: str | None = None
-
-    def add(self, text: str) -> tuple[int, int]:
-        """A new chunk: its index and the accumulated length."""
-        self.chunks += 1
-        return self.chunks - 1, self.extend(text)
 
     def extend(self, text: str) -> int:
         self.parts.append(text)

@@ -234,15 +234,16 @@ ProviderEvent: TypeAlias = (
     | AttemptFailed
 )
 
-_PROGRESS = (ReasoningDelta, ToolCallStart, ToolCallDelta, ToolCallEnd, Source, Refusal)
+_PROGRESS = frozenset({ReasoningDelta, ToolCallStart, ToolCallDelta, ToolCallEnd, Source, Refusal})
 
 
 def is_progress(event: ProviderEvent) -> bool:
     """Output of the model that reaches the client: text, reasoning, a tool-call fragment,
     a source or a refusal. After it, nothing is retried; before it, deadlines still run."""
-    if isinstance(event, TextDelta):
-        return bool(event.text)
-    return isinstance(event, _PROGRESS)
+    kind = type(event)  # per token: one identity test, one set lookup (events are final)
+    if kind is TextDelta:
+        return bool(event.text)  # type: ignore[union-attr]
+    return kind in _PROGRESS
 
 
 class Provider(Protocol):
