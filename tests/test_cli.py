@@ -142,7 +142,7 @@ async def run_serve(
         (
             "providers:\n  sim:\n    type: simm\n",
             "providers.sim.type: unknown type 'simm'"
-            " (known: anthropic, gemini, ollama, openai, sim)",
+            " (known: anthropic, gemini, ollama, openai, openai_responses, sim)",
         ),
         (
             "providers:\n  sim:\n    type: sim\n    fallbacks: [nope]\n",

@@ -29,6 +29,7 @@ __all__ = [
     "GenerationParams",
     "LazyClient",
     "ToolCalls",
+    "effort",
     "finish_reason",
     "invalid",
     "parse_arguments",
@@ -163,6 +164,17 @@ def _positive_int(params: Mapping[str, Any], key: str) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise _invalid(key, "a positive integer")
     return value
+
+
+def effort(provider: str, request: ProviderRequest) -> str | None:
+    """The request's reasoning as an effort word, for APIs that take only an effort
+    (OpenAI's): off is "none"; a budget is refused."""
+    reasoning = request.reasoning
+    if reasoning is None:
+        return None
+    if reasoning.budget_tokens is not None:
+        raise invalid("reasoning.budget_tokens", f"{provider} takes an effort, not a budget")
+    return reasoning.effort if reasoning.enabled else "none"
 
 
 def tool_called(request: ProviderRequest) -> str | None:

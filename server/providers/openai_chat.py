@@ -51,8 +51,8 @@ from server.providers.common import (
     GenerationParams,
     LazyClient,
     ToolCalls,
+    effort,
     finish_reason,
-    invalid,
     raw_reason,
     require_model,
     tool_called,
@@ -114,21 +114,13 @@ class OpenAIProvider:
             "top_p": params.top_p,
             "stop": list(params.stop) or None,
             "seed": params.seed,
+            "reasoning_effort": effort(self.name, request),
             **_tools(request),
-            **self._reasoning(request),
         }
         extra = {**({"top_k": params.top_k} if params.top_k else {}), **params.provider_options}
         if extra:
             out["extra_body"] = extra
         return {key: value for key, value in out.items() if value is not None}
-
-    def _reasoning(self, request: ProviderRequest) -> dict[str, Any]:
-        reasoning = request.reasoning
-        if reasoning is None:
-            return {}
-        if reasoning.budget_tokens is not None:
-            raise invalid("reasoning.budget_tokens", f"{self.name} takes an effort, not a budget")
-        return {"reasoning_effort": reasoning.effort if reasoning.enabled else "none"}
 
     def _classify(self, exc: Exception) -> ProviderError | None:
         return classify_openai(self.name, exc)

@@ -53,8 +53,8 @@ from server.providers.common import (
     GenerationParams,
     LazyClient,
     ToolCalls,
+    effort,
     finish_reason,
-    invalid,
     require_model,
     tool_called,
 )
@@ -98,24 +98,16 @@ class OpenAIResponsesProvider:
             "max_output_tokens": params.max_tokens,
             "store": False,
             **_tools(request),
-            **self._reasoning(request),
         }
+        if (word := effort(self.name, request)) is not None:
+            # A summary is what the Responses API streams of its reasoning.
+            out["reasoning"] = {"effort": word} | ({} if word == "none" else {"summary": "auto"})
         extra = dict(params.provider_options)
         if "store" in extra:  # the caller's choice, sent as they wrote it
             del out["store"]
         if extra:
             out["extra_body"] = extra
         return {key: value for key, value in out.items() if value is not None}
-
-    def _reasoning(self, request: ProviderRequest) -> dict[str, Any]:
-        reasoning = request.reasoning
-        if reasoning is None:
-            return {}
-        if reasoning.budget_tokens is not None:
-            raise invalid("reasoning.budget_tokens", f"{self.name} takes an effort, not a budget")
-        if not reasoning.enabled:
-            return {"reasoning": {"effort": "none"}}
-        return {"reasoning": {"effort": reasoning.effort, "summary": "auto"}}
 
     def _classify(self, exc: Exception) -> ProviderError | None:
         return classify_openai(self.name, exc)

@@ -11,11 +11,12 @@ import pytest
 
 from server.app import RunningServer
 from server.config import Config
-from tests._client import WsClient, check_session
+from tests._client import check_session
 from tests._sse import parse_sse
 from tests.conftest import ConfigFactory
 from tests.providers.conftest import KINDS, entry
 from tests.providers.scripts import CITED, SIGNATURE, TOOL_LOOP
+from tests.providers.test_providers_functional import run_session
 from tests.providers.upstream import Reply, Upstream
 
 Start = Callable[[Config], Any]
@@ -28,21 +29,13 @@ USAGE = {
 }
 
 
-async def over_ws(server: RunningServer) -> list[dict[str, Any]]:
-    client = await WsClient.connect(server.url)
-    await client.start("s1", provider="p", model="m")
-    await client.until_ended({"s1"})
-    await client.close()
-    return client.events["s1"]
-
-
 @pytest.mark.parametrize("kind", KINDS)
 async def test_parallel_calls_and_interleaved_reasoning_over_websocket(
     kind: str, upstream: Upstream, start: Start, make_config: ConfigFactory
 ) -> None:
     server: RunningServer = await start(make_config(providers={"p": entry(kind, upstream, "m")}))
     upstream.plan("m", Reply(script=TOOL_LOOP))
-    events = await over_ws(server)
+    events = await run_session(server, "p", model="m")
     end = check_session(events)
     assert end["reason"] == "complete" and end["text"] == "Checking both. "
     assert end["reasoning"] == "Two cities, so two calls.Oslo first, then Lima."

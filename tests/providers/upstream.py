@@ -115,10 +115,28 @@ async def _answer(request: web.Request, wire: Wire, model: str, reply: Reply) ->
     await response.prepare(request)
     if reply.script is not None:
         frames = wire.script(model, reply.script)
-        return await _answer_script(request, response, wire, frames, reply)
-    for frame in wire.head(model, reply.input_tokens):
+        return await _stream(request, response, wire, reply, [], frames, [])
+    head = wire.head(model, reply.input_tokens)
+    deltas = [wire.delta(model, piece) for piece in reply.pieces()]
+    tail = wire.tail(model, reply.input_tokens, reply.output_tokens, reply.text)
+    return await _stream(
+        request, response, wire, reply, head, deltas, [] if reply.truncate else tail
+    )
+
+
+async def _stream(
+    request: web.Request,
+    response: web.StreamResponse,
+    wire: Wire,
+    reply: Reply,
+    head: list[bytes],
+    frames: list[bytes],
+    tail: list[bytes],
+) -> web.StreamResponse:
+    """Write ``head``, then ``frames`` (the ones the failure knobs count), then ``tail``."""
+    for frame in head:
         await response.write(frame)
-    for i, piece in enumerate(reply.pieces()):
+    for i, frame in enumerate(frames):
         if i == reply.error_after:
             await response.write(wire.stream_error())
             return response
@@ -129,32 +147,8 @@ async def _answer(request: web.Request, wire: Wire, model: str, reply: Reply) ->
         if i == reply.hang_after:
             await asyncio.Event().wait()  # until the client goes and aiohttp cancels us
         await asyncio.sleep(reply.chunk_delay_s)
-        await response.write(wire.delta(model, piece))
-    if not reply.truncate:
-        for frame in wire.tail(model, reply.input_tokens, reply.output_tokens, reply.text):
-            await response.write(frame)
-    await response.write_eof()
-    return response
-
-
-async def _answer_script(
-    request: web.Request,
-    response: web.StreamResponse,
-    wire: Wire,
-    frames: list[bytes],
-    reply: Reply,
-) -> web.StreamResponse:
-    for i, frame in enumerate(frames):
-        if i == reply.error_after:
-            await response.write(wire.stream_error())
-            return response
-        if i == reply.drop_after:
-            assert request.transport is not None
-            request.transport.abort()
-            return response
-        if i == reply.hang_after:
-            await asyncio.Event().wait()
-        await asyncio.sleep(reply.chunk_delay_s)
+        await response.write(frame)
+    for frame in tail:
         await response.write(frame)
     await response.write_eof()
     return response
