@@ -7,3 +7,7 @@ export { TokenmuxClient } from './ws-client.js';
 export { UniversalStreamClient } from './universal.js';
 export { Typewriter } from './typewriter.js';
 export { createStreamState, reduceStreamState, resumeStream, runStream } from './stream-state.js';
+
+/** @typedef {import('./rich.js').ToolCall} ToolCall */
+/** @typedef {import('./rich.js').Source} Source */
+/** @typedef {import('./session.js').SessionCallbacks} SessionCallbacks */

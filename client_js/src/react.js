@@ -4,6 +4,7 @@
  * ```jsx
  * const { text, status, error, start, cancel } = useTokenmuxStream(client); // or '/api/stream'
  * <button onClick={() => start({ prompt })}>Send</button>
+ * // also: reasoning, toolCalls, sources, finishReason, rawFinishReason, refusal
  * ```
  *
  * `start()` cancels a stream still running; unmounting cancels it too. On mount the hook

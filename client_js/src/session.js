@@ -1,6 +1,7 @@
 /**
  * One streaming session of a TokenmuxClient: an async iterator over its envelopes plus the
- * state a page needs (text so far, provider, model, resume token, last seq).
+ * state a page needs (text so far, reasoning, tool calls, sources, provider, model, resume
+ * token, last seq), with optional callbacks for reasoning, tool calls and sources.
  *
  * The session de-duplicates by `seq`, so events replayed after a resume are never seen
  * twice. It settles exactly once: on `stream_end`, or when it fails without one (refused
@@ -10,6 +11,7 @@
  */
 
 import { TokenmuxError } from './errors.js';
+import { applyToolCallEvent, completeToolCalls, finishDetails, notify, sourceOf } from './rich.js';
 
 /**
  * @typedef {object} EndResult
@@ -19,6 +21,17 @@ import { TokenmuxError } from './errors.js';
  * @property {number | null} durationMs
  * @property {number} chunks
  * @property {TokenmuxError | null} error the failure, for reasons other than complete/cancelled
+ */
+
+/**
+ * @typedef {object} SessionCallbacks Called as events arrive (never for a duplicate); set
+ *   them in `stream()`/`resume()` options or assign them to the session.
+ * @property {((delta: string, session: Session) => void) | null} [onReasoning] a piece of
+ *   reasoning text (`session.reasoning` is the whole so far)
+ * @property {((call: import('./rich.js').ToolCall, session: Session) => void) | null} [onToolCall]
+ *   a tool call began, grew (`argumentsText`) or ended (`status: 'done'`, `arguments` parsed)
+ * @property {((source: import('./rich.js').Source, session: Session) => void) | null} [onSource]
+ *   a citation or grounding source
  */
 
 /** Failure reasons mapped to an error code when no `error` event named one. */
@@ -31,8 +44,9 @@ export class Session {
    * @param {string} id
    * @param {(session: Session) => void} requestCancel
    * @param {{resumeToken: string, afterSeq: number}} [resumed] for a session being resumed
+   * @param {SessionCallbacks} [callbacks]
    */
-  constructor(id, requestCancel, resumed) {
+  constructor(id, requestCancel, resumed, callbacks = {}) {
     /** The client-chosen session id. */
     this.id = id;
     /** Text received so far. */
@@ -52,6 +66,26 @@ export class Session {
      * came as one piece (`metadata{recovered: false, content_so_far}`), not as its events.
      */
     this.recovered = true;
+    /** Reasoning text received so far (the model's visible thinking). */
+    this.reasoning = '';
+    /** The provider's signature of the reasoning (from `content_complete`). @type {string | null} */
+    this.reasoningSignature = null;
+    /** The answer's tool calls, in the order they began. @type {import('./rich.js').ToolCall[]} */
+    this.toolCalls = [];
+    /** Citations and grounding sources, in order. @type {import('./rich.js').Source[]} */
+    this.sources = [];
+    /** From the final metadata: `stop`, `length`, `tool_calls`, `content_filter` or `other`. @type {string | null} */
+    this.finishReason = null;
+    /** The provider's own finish reason. @type {string | null} */
+    this.rawFinishReason = null;
+    /** The refusal text, when the model refused. @type {string | null} */
+    this.refusal = null;
+    /** @type {SessionCallbacks['onReasoning']} */
+    this.onReasoning = callbacks.onReasoning ?? null;
+    /** @type {SessionCallbacks['onToolCall']} */
+    this.onToolCall = callbacks.onToolCall ?? null;
+    /** @type {SessionCallbacks['onSource']} */
+    this.onSource = callbacks.onSource ?? null;
     /** Last known usage (from metadata or stream_end). @type {EndResult['usage']} */
     this.usage = null;
     /** @type {EndResult | null} */
@@ -143,7 +177,26 @@ export class Session {
       case 'content_chunk':
         this.text += data.content;
         break;
+      case 'reasoning_chunk':
+        this.reasoning += data.content; // a merged chunk carries the text of all it stands for
+        notify(this.onReasoning, data.content, this);
+        break;
+      case 'tool_call_start':
+      case 'tool_call_delta':
+      case 'tool_call_end': {
+        const { calls, call } = applyToolCallEvent(this.toolCalls, envelope.type, data);
+        this.toolCalls = calls;
+        notify(this.onToolCall, call, this);
+        break;
+      }
+      case 'source': {
+        const source = sourceOf(data);
+        this.sources = [...this.sources, source];
+        notify(this.onSource, source, this);
+        break;
+      }
       case 'metadata':
+        Object.assign(this, finishDetails(data));
         if (data.usage) this.usage = data.usage;
         if (data.recovered === false && typeof data.content_so_far === 'string') {
           this.text = data.content_so_far;
@@ -152,6 +205,9 @@ export class Session {
         break;
       case 'content_complete':
         if (typeof data.total_content === 'string') this.text = data.total_content;
+        if (typeof data.reasoning?.text === 'string') this.reasoning = data.reasoning.text;
+        if (typeof data.reasoning?.signature === 'string') this.reasoningSignature = data.reasoning.signature;
+        if (Array.isArray(data.tool_calls)) this.toolCalls = completeToolCalls(this.toolCalls, data.tool_calls);
         break;
       case 'error':
         this.error = TokenmuxError.fromPayload(data, { session: this.id });

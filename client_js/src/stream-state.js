@@ -8,12 +8,19 @@
  */
 
 import { TokenmuxError } from './errors.js';
+import { applyToolCallEvent, completeToolCalls, finishDetails, sourceOf } from './rich.js';
 import { streamSSE } from './sse-client.js';
 
 /**
  * @typedef {object} StreamState
  * @property {'idle' | 'connecting' | 'streaming' | 'complete' | 'cancelled' | 'error'} status
  * @property {string} text
+ * @property {string} reasoning the model's visible reasoning so far
+ * @property {import('./rich.js').ToolCall[]} toolCalls in the order they began
+ * @property {import('./rich.js').Source[]} sources
+ * @property {string | null} finishReason from the final metadata (normalized)
+ * @property {string | null} rawFinishReason the provider's own finish reason
+ * @property {string | null} refusal the refusal text, when the model refused
  * @property {string | null} sessionId
  * @property {string | null} provider
  * @property {string | null} model
@@ -24,7 +31,10 @@ import { streamSSE } from './sse-client.js';
 
 /** @returns {StreamState} */
 export function createStreamState() {
-  return { status: 'idle', text: '', sessionId: null, provider: null, model: null, usage: null, ttftMs: null, error: null };
+  return {
+    status: 'idle', text: '', reasoning: '', toolCalls: [], sources: [], finishReason: null, rawFinishReason: null,
+    refusal: null, sessionId: null, provider: null, model: null, usage: null, ttftMs: null, error: null,
+  };
 }
 
 /**
@@ -49,13 +59,30 @@ export function reduceStreamState(state, event, elapsedMs) {
         text: state.text + data.content,
         ttftMs: state.ttftMs ?? (elapsedMs === undefined ? null : Math.round(elapsedMs)),
       };
+    case 'reasoning_chunk':
+      return {
+        ...state,
+        reasoning: state.reasoning + data.content,
+        ttftMs: state.ttftMs ?? (elapsedMs === undefined ? null : Math.round(elapsedMs)),
+      };
+    case 'tool_call_start':
+    case 'tool_call_delta':
+    case 'tool_call_end':
+      return { ...state, toolCalls: applyToolCallEvent(state.toolCalls, event.type, data).calls };
+    case 'source':
+      return { ...state, sources: [...state.sources, sourceOf(data)] };
     case 'metadata':
       if (data.recovered === false && typeof data.content_so_far === 'string') {
         return { ...state, text: data.content_so_far }; // the replay began past what the server kept
       }
-      return data.usage ? { ...state, usage: data.usage } : state;
+      return { ...state, ...finishDetails(data), usage: data.usage ?? state.usage };
     case 'content_complete':
-      return { ...state, text: data.total_content ?? state.text };
+      return {
+        ...state,
+        text: data.total_content ?? state.text,
+        reasoning: data.reasoning?.text ?? state.reasoning,
+        toolCalls: Array.isArray(data.tool_calls) ? completeToolCalls(state.toolCalls, data.tool_calls) : state.toolCalls,
+      };
     case 'error':
       return { ...state, error: TokenmuxError.fromPayload(data, { session: event.session }) };
     case 'stream_end': {

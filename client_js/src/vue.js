@@ -3,6 +3,7 @@
  *
  * ```js
  * const { text, status, error, start, cancel } = useTokenmuxStream(client); // or '/api/stream'
+ * // also: reasoning, toolCalls, sources, finishReason, rawFinishReason, refusal
  * ```
  *
  * Every field is a readonly shallow ref. `start()` cancels a stream still running; when the
@@ -29,6 +30,12 @@ export function useTokenmuxStream(source, options = {}) {
   const refs = {
     status: shallowRef(initial.status),
     text: shallowRef(initial.text),
+    reasoning: shallowRef(initial.reasoning),
+    toolCalls: shallowRef(initial.toolCalls),
+    sources: shallowRef(initial.sources),
+    finishReason: shallowRef(initial.finishReason),
+    rawFinishReason: shallowRef(initial.rawFinishReason),
+    refusal: shallowRef(initial.refusal),
     sessionId: shallowRef(initial.sessionId),
     provider: shallowRef(initial.provider),
     model: shallowRef(initial.model),
@@ -79,6 +86,12 @@ export function useTokenmuxStream(source, options = {}) {
   return {
     status: readonly(refs.status),
     text: readonly(refs.text),
+    reasoning: readonly(refs.reasoning),
+    toolCalls: readonly(refs.toolCalls),
+    sources: readonly(refs.sources),
+    finishReason: readonly(refs.finishReason),
+    rawFinishReason: readonly(refs.rawFinishReason),
+    refusal: readonly(refs.refusal),
     sessionId: readonly(refs.sessionId),
     provider: readonly(refs.provider),
     model: readonly(refs.model),

@@ -37,12 +37,16 @@ import { Session } from './session.js';
  * @property {number} [afterSeq] the last seq already had; the server sends what follows
  *   (default -1: everything it still keeps, from `stream_start` on)
  * @property {AbortSignal} [signal] aborting it cancels the session
+ * @property {import('./session.js').SessionCallbacks['onReasoning']} [onReasoning]
+ * @property {import('./session.js').SessionCallbacks['onToolCall']} [onToolCall]
+ * @property {import('./session.js').SessionCallbacks['onSource']} [onSource]
  */
 
 /**
  * @typedef {object} StreamRequest What `start` carries in `data` (PROTOCOL.md section 3).
  * @property {string} [prompt]
- * @property {{role: string, content: string}[]} [messages]
+ * @property {Record<string, any>[]} [messages] `{role, content}` turns; section 9 adds
+ *   image parts, an assistant turn's `tool_calls` and `tool` turns (`tool_call_id`)
  * @property {string} [provider]
  * @property {string} [model]
  * @property {string} [system]
@@ -52,6 +56,12 @@ import { Session } from './session.js';
  *   `persist` is on
  * @property {string} [session] the session id (default: a generated one)
  * @property {AbortSignal} [signal] aborting it cancels the session
+ * @property {Record<string, any>[]} [tools] PROTOCOL.md section 9, like `tool_choice` and `reasoning`
+ * @property {string | {name: string}} [tool_choice]
+ * @property {Record<string, any>} [reasoning]
+ * @property {import('./session.js').SessionCallbacks['onReasoning']} [onReasoning] (not sent)
+ * @property {import('./session.js').SessionCallbacks['onToolCall']} [onToolCall] (not sent)
+ * @property {import('./session.js').SessionCallbacks['onSource']} [onSource] (not sent)
  */
 
 /** @typedef {'idle' | 'connecting' | 'open' | 'closed'} ClientState */
@@ -135,7 +145,7 @@ export class TokenmuxClient extends EventTarget {
   /**
    * Start a session. Returns at once; the session's events arrive through iteration.
    * @param {StreamRequest} request
-   * @param {{signal?: AbortSignal, session?: string}} [options]
+   * @param {{signal?: AbortSignal, session?: string} & import('./session.js').SessionCallbacks} [options]
    * @returns {Session}
    */
   stream(request, options = {}) {
@@ -143,7 +153,7 @@ export class TokenmuxClient extends EventTarget {
     if (request === null || typeof request !== 'object') {
       throw new TypeError('client.stream(request): request must be an object such as { prompt: "Hi" }');
     }
-    const { signal: requestSignal, session: requestId, ...data } = request;
+    const { signal: requestSignal, session: requestId, onReasoning, onToolCall, onSource, ...data } = request;
     const signal = options.signal ?? requestSignal;
     const id = options.session ?? requestId ?? newSessionId();
     if (typeof data.prompt !== 'string' && !Array.isArray(data.messages)) {
@@ -156,7 +166,8 @@ export class TokenmuxClient extends EventTarget {
     signal?.throwIfAborted();
     const keep = this.options.reconnect || this._store;
     if (keep && data.on_disconnect === undefined) data.on_disconnect = 'detach';
-    const session = this._adopt(new Session(id, (s) => this._cancel(s)), signal);
+    const callbacks = { onReasoning, onToolCall, onSource, ...callbacksOf(options) };
+    const session = this._adopt(new Session(id, (s) => this._cancel(s), undefined, callbacks), signal);
     this._send({ type: 'start', session: id, data });
     return session;
   }
@@ -173,7 +184,7 @@ export class TokenmuxClient extends EventTarget {
    */
   resume(sessionId, options) {
     if (this.state === 'closed') throw closedError();
-    const { token, afterSeq = -1, signal } = options ?? /** @type {ResumeOptions} */ ({});
+    const { token, afterSeq = -1, signal, ...callbacks } = options ?? /** @type {ResumeOptions} */ ({});
     if (typeof sessionId !== 'string' || !SESSION_ID_PATTERN.test(sessionId)) {
       throw new TypeError(`session id ${JSON.stringify(sessionId)}: use 1-64 characters of A-Za-z0-9_.:-`);
     }
@@ -185,7 +196,7 @@ export class TokenmuxClient extends EventTarget {
     }
     this._checkFree(sessionId);
     signal?.throwIfAborted();
-    const session = this._adopt(new Session(sessionId, (s) => this._cancel(s), { resumeToken: token, afterSeq }), signal);
+    const session = this._adopt(new Session(sessionId, (s) => this._cancel(s), { resumeToken: token, afterSeq }, callbacksOf(callbacks)), signal);
     this._store?.track(session);
     this._send(resumeMessage(session));
     return session;
@@ -528,6 +539,15 @@ function resolveUrl(url) {
     throw new TypeError(`WebSocket URL must be ws:, wss:, http: or https:, got ${resolved.protocol}`);
   }
   return resolved.href;
+}
+
+/**
+ * The callbacks among `options` that are set.
+ * @param {import('./session.js').SessionCallbacks} options
+ * @returns {import('./session.js').SessionCallbacks}
+ */
+function callbacksOf({ onReasoning, onToolCall, onSource }) {
+  return Object.fromEntries(Object.entries({ onReasoning, onToolCall, onSource }).filter(([, callback]) => callback));
 }
 
 /** @param {Session} session */

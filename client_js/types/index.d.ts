@@ -5,5 +5,8 @@ export { Session } from "./session.js";
 export { TokenmuxClient } from "./ws-client.js";
 export { UniversalStreamClient } from "./universal.js";
 export { Typewriter } from "./typewriter.js";
+export type ToolCall = import("./rich.js").ToolCall;
+export type Source = import("./rich.js").Source;
+export type SessionCallbacks = import("./session.js").SessionCallbacks;
 export { PROTOCOL_VERSION, SUBPROTOCOLS, EventType, jsonCodec, loadCodec, newSessionId } from "./protocol.js";
 export { createStreamState, reduceStreamState, resumeStream, runStream } from "./stream-state.js";

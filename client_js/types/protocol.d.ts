@@ -31,6 +31,11 @@ export const EventType: Readonly<{
     ERROR: "error";
     STREAM_START: "stream_start";
     CONTENT_CHUNK: "content_chunk";
+    REASONING_CHUNK: "reasoning_chunk";
+    TOOL_CALL_START: "tool_call_start";
+    TOOL_CALL_DELTA: "tool_call_delta";
+    TOOL_CALL_END: "tool_call_end";
+    SOURCE: "source";
     METADATA: "metadata";
     CONTENT_COMPLETE: "content_complete";
     STREAM_END: "stream_end";

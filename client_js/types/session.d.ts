@@ -5,11 +5,12 @@ export class Session {
      * @param {string} id
      * @param {(session: Session) => void} requestCancel
      * @param {{resumeToken: string, afterSeq: number}} [resumed] for a session being resumed
+     * @param {SessionCallbacks} [callbacks]
      */
     constructor(id: string, requestCancel: (session: Session) => void, resumed?: {
         resumeToken: string;
         afterSeq: number;
-    });
+    }, callbacks?: SessionCallbacks);
     /** The client-chosen session id. */
     id: string;
     /** Text received so far. */
@@ -29,6 +30,26 @@ export class Session {
      * came as one piece (`metadata{recovered: false, content_so_far}`), not as its events.
      */
     recovered: boolean;
+    /** Reasoning text received so far (the model's visible thinking). */
+    reasoning: string;
+    /** The provider's signature of the reasoning (from `content_complete`). @type {string | null} */
+    reasoningSignature: string | null;
+    /** The answer's tool calls, in the order they began. @type {import('./rich.js').ToolCall[]} */
+    toolCalls: import("./rich.js").ToolCall[];
+    /** Citations and grounding sources, in order. @type {import('./rich.js').Source[]} */
+    sources: import("./rich.js").Source[];
+    /** From the final metadata: `stop`, `length`, `tool_calls`, `content_filter` or `other`. @type {string | null} */
+    finishReason: string | null;
+    /** The provider's own finish reason. @type {string | null} */
+    rawFinishReason: string | null;
+    /** The refusal text, when the model refused. @type {string | null} */
+    refusal: string | null;
+    /** @type {SessionCallbacks['onReasoning']} */
+    onReasoning: SessionCallbacks["onReasoning"];
+    /** @type {SessionCallbacks['onToolCall']} */
+    onToolCall: SessionCallbacks["onToolCall"];
+    /** @type {SessionCallbacks['onSource']} */
+    onSource: SessionCallbacks["onSource"];
     /** Last known usage (from metadata or stream_end). @type {EndResult['usage']} */
     usage: EndResult["usage"];
     /** @type {EndResult | null} */
@@ -98,5 +119,24 @@ export type EndResult = {
      * the failure, for reasons other than complete/cancelled
      */
     error: TokenmuxError | null;
+};
+/**
+ * Called as events arrive (never for a duplicate); set
+ *   them in `stream()`/`resume()` options or assign them to the session.
+ */
+export type SessionCallbacks = {
+    /**
+     * a piece of
+     * reasoning text (`session.reasoning` is the whole so far)
+     */
+    onReasoning?: ((delta: string, session: Session) => void) | null;
+    /**
+     * a tool call began, grew (`argumentsText`) or ended (`status: 'done'`, `arguments` parsed)
+     */
+    onToolCall?: ((call: import("./rich.js").ToolCall, session: Session) => void) | null;
+    /**
+     * a citation or grounding source
+     */
+    onSource?: ((source: import("./rich.js").Source, session: Session) => void) | null;
 };
 import { TokenmuxError } from './errors.js';

@@ -2,6 +2,12 @@
  * @typedef {object} StreamState
  * @property {'idle' | 'connecting' | 'streaming' | 'complete' | 'cancelled' | 'error'} status
  * @property {string} text
+ * @property {string} reasoning the model's visible reasoning so far
+ * @property {import('./rich.js').ToolCall[]} toolCalls in the order they began
+ * @property {import('./rich.js').Source[]} sources
+ * @property {string | null} finishReason from the final metadata (normalized)
+ * @property {string | null} rawFinishReason the provider's own finish reason
+ * @property {string | null} refusal the refusal text, when the model refused
  * @property {string | null} sessionId
  * @property {string | null} provider
  * @property {string | null} model
@@ -66,6 +72,27 @@ export function resumeTarget(source: import("./ws-client.js").TokenmuxClient | s
 export type StreamState = {
     status: "idle" | "connecting" | "streaming" | "complete" | "cancelled" | "error";
     text: string;
+    /**
+     * the model's visible reasoning so far
+     */
+    reasoning: string;
+    /**
+     * in the order they began
+     */
+    toolCalls: import("./rich.js").ToolCall[];
+    sources: import("./rich.js").Source[];
+    /**
+     * from the final metadata (normalized)
+     */
+    finishReason: string | null;
+    /**
+     * the provider's own finish reason
+     */
+    rawFinishReason: string | null;
+    /**
+     * the refusal text, when the model refused
+     */
+    refusal: string | null;
     sessionId: string | null;
     provider: string | null;
     model: string | null;

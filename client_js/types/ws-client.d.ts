@@ -19,11 +19,15 @@
  * @property {number} [afterSeq] the last seq already had; the server sends what follows
  *   (default -1: everything it still keeps, from `stream_start` on)
  * @property {AbortSignal} [signal] aborting it cancels the session
+ * @property {import('./session.js').SessionCallbacks['onReasoning']} [onReasoning]
+ * @property {import('./session.js').SessionCallbacks['onToolCall']} [onToolCall]
+ * @property {import('./session.js').SessionCallbacks['onSource']} [onSource]
  */
 /**
  * @typedef {object} StreamRequest What `start` carries in `data` (PROTOCOL.md section 3).
  * @property {string} [prompt]
- * @property {{role: string, content: string}[]} [messages]
+ * @property {Record<string, any>[]} [messages] `{role, content}` turns; section 9 adds
+ *   image parts, an assistant turn's `tool_calls` and `tool` turns (`tool_call_id`)
  * @property {string} [provider]
  * @property {string} [model]
  * @property {string} [system]
@@ -33,6 +37,12 @@
  *   `persist` is on
  * @property {string} [session] the session id (default: a generated one)
  * @property {AbortSignal} [signal] aborting it cancels the session
+ * @property {Record<string, any>[]} [tools] PROTOCOL.md section 9, like `tool_choice` and `reasoning`
+ * @property {string | {name: string}} [tool_choice]
+ * @property {Record<string, any>} [reasoning]
+ * @property {import('./session.js').SessionCallbacks['onReasoning']} [onReasoning] (not sent)
+ * @property {import('./session.js').SessionCallbacks['onToolCall']} [onToolCall] (not sent)
+ * @property {import('./session.js').SessionCallbacks['onSource']} [onSource] (not sent)
  */
 /** @typedef {'idle' | 'connecting' | 'open' | 'closed'} ClientState */
 export class TokenmuxClient extends EventTarget {
@@ -93,13 +103,13 @@ export class TokenmuxClient extends EventTarget {
     /**
      * Start a session. Returns at once; the session's events arrive through iteration.
      * @param {StreamRequest} request
-     * @param {{signal?: AbortSignal, session?: string}} [options]
+     * @param {{signal?: AbortSignal, session?: string} & import('./session.js').SessionCallbacks} [options]
      * @returns {Session}
      */
     stream(request: StreamRequest, options?: {
         signal?: AbortSignal;
         session?: string;
-    }): Session;
+    } & import("./session.js").SessionCallbacks): Session;
     /**
      * Attach a session that is running (or ended less than the server's `grace_s` ago), e.g.
      * one a previous page started: the server replays what came after `afterSeq`, then the
@@ -221,16 +231,20 @@ export type ResumeOptions = {
      * aborting it cancels the session
      */
     signal?: AbortSignal;
+    onReasoning?: import("./session.js").SessionCallbacks["onReasoning"];
+    onToolCall?: import("./session.js").SessionCallbacks["onToolCall"];
+    onSource?: import("./session.js").SessionCallbacks["onSource"];
 };
 /**
  * What `start` carries in `data` (PROTOCOL.md section 3).
  */
 export type StreamRequest = {
     prompt?: string;
-    messages?: {
-        role: string;
-        content: string;
-    }[];
+    /**
+     * `{role, content}` turns; section 9 adds
+     * image parts, an assistant turn's `tool_calls` and `tool` turns (`tool_call_id`)
+     */
+    messages?: Record<string, any>[];
     provider?: string;
     model?: string;
     system?: string;
@@ -249,6 +263,26 @@ export type StreamRequest = {
      * aborting it cancels the session
      */
     signal?: AbortSignal;
+    /**
+     * PROTOCOL.md section 9, like `tool_choice` and `reasoning`
+     */
+    tools?: Record<string, any>[];
+    tool_choice?: string | {
+        name: string;
+    };
+    reasoning?: Record<string, any>;
+    /**
+     * (not sent)
+     */
+    onReasoning?: import("./session.js").SessionCallbacks["onReasoning"];
+    /**
+     * (not sent)
+     */
+    onToolCall?: import("./session.js").SessionCallbacks["onToolCall"];
+    /**
+     * (not sent)
+     */
+    onSource?: import("./session.js").SessionCallbacks["onSource"];
 };
 export type ClientState = "idle" | "connecting" | "open" | "closed";
 import { Session } from './session.js';
