@@ -9,6 +9,8 @@
  * more than `catchUpMs` ago. No character is shown later than `catchUpMs` after it arrived
  * (half that after `end()`). It renders at most once per animation frame, and with
  * `prefers-reduced-motion: reduce` it shows text as it arrives and the cursor does not blink.
+ * It paces the answer's text only: append `content_chunk`s, and show reasoning
+ * (`reasoning_chunk`, `onReasoning`) as it arrives, since it is read while the model thinks.
  *
  * ```js
  * const typewriter = new Typewriter(document.querySelector('#output'));

@@ -139,3 +139,73 @@ test('connect() during a reconnect waits for the new connection', async () => {
   assert.equal(info.protocol, 1);
   assert.equal(client.state, 'open');
 });
+
+test('section 9 events replayed after a drop are seen once; merged reasoning and invalid JSON arguments', async () => {
+  const url = await scriptedServer(async ({ socket, next, send }, connection) => {
+    const reasoning = (id, seq, content, index, length) => ev(id, seq, 'reasoning_chunk', { content, index, accumulated_length: length });
+    if (connection === 1) {
+      const start = await next();
+      const id = start.session;
+      send(ev(id, 0, 'stream_start', { session_id: id, provider: 'sim', model: 'sim-1', resume_token: 'secret' }));
+      send(reasoning(id, 1, 'Think', 0, 5));
+      send(ev(id, 2, 'tool_call_start', { id: 'call_a', name: 'lookup', index: 0 }));
+      send(ev(id, 3, 'tool_call_delta', { id: 'call_a', arguments_delta: '{"q": ' }));
+      setTimeout(() => socket.terminate(), 10);
+    } else {
+      const resume = await next();
+      const id = resume.session;
+      send(reasoning(id, 1, 'Think', 0, 5)); // already seen: dropped
+      send(ev(id, 3, 'tool_call_delta', { id: 'call_a', arguments_delta: '{"q": ' })); // already seen
+      send(reasoning(id, 5, ' it over', 2, 13)); // a merged chunk: seq 4 and 5 in one
+      send(ev(id, 6, 'tool_call_delta', { id: 'call_a', arguments_delta: 'oops' }));
+      send(ev(id, 7, 'tool_call_end', { id: 'call_a', name: 'lookup', arguments: null, arguments_text: '{"q": oops', error: 'invalid_json' }));
+      send(ev(id, 8, 'source', { url: 'https://example.com/a', title: 'A', extra: 'ignored' }));
+      send(ev(id, 9, 'metadata', { finish_reason: 'tool_calls', raw_finish_reason: 'tool_use', usage: { input_tokens: 1, output_tokens: 2, reasoning_tokens: 1 } }));
+      send(ev(id, 10, 'content_complete', {
+        total_content: '', total_length: 0, reasoning: { text: 'Think it over', signature: 'sig' },
+        tool_calls: [{ id: 'call_a', name: 'lookup', arguments: null, arguments_text: '{"q": oops', error: 'invalid_json' }],
+      }));
+      send(ev(id, 11, 'stream_end', { reason: 'complete', duration_ms: 9, chunks: 0 }));
+    }
+  });
+  client = new TokenmuxClient(url, { WebSocket, reconnect: true, initialDelayMs: 10 });
+  const pieces = [];
+  const calls = [];
+  const sources = [];
+  const session = client.stream({ prompt: 'Hi' }, {
+    onReasoning: (delta) => pieces.push(delta),
+    onToolCall: (call) => calls.push(call),
+  });
+  session.onSource = (source) => sources.push(source);
+  const seqs = [];
+  for await (const event of session) seqs.push(event.seq);
+  assert.deepEqual(seqs, [0, 1, 2, 3, 5, 6, 7, 8, 9, 10, 11]);
+  assert.deepEqual(pieces, ['Think', ' it over']);
+  assert.equal(session.reasoning, 'Think it over');
+  assert.equal(session.reasoningSignature, 'sig');
+  assert.deepEqual(calls.map((call) => call.argumentsText), ['', '{"q": ', '{"q": oops', '{"q": oops']);
+  assert.deepEqual(session.toolCalls, [{
+    id: 'call_a', name: 'lookup', index: 0, status: 'done', argumentsText: '{"q": oops', arguments: null, error: 'invalid_json',
+  }]);
+  assert.deepEqual(sources, [{ url: 'https://example.com/a', title: 'A' }]);
+  assert.deepEqual(session.sources, sources);
+  assert.equal(session.finishReason, 'tool_calls');
+  assert.equal(session.rawFinishReason, 'tool_use');
+  assert.equal((await session.done).reason, 'complete');
+});
+
+test('a replay that begins past a call\'s start still builds the call, from its deltas on', async () => {
+  const url = await scriptedServer(async ({ next, send }) => {
+    const resume = await next();
+    const id = resume.session;
+    send(ev(id, 4, 'tool_call_delta', { id: 'call_b', arguments_delta: '"x"}' }));
+    send(ev(id, 5, 'tool_call_end', { id: 'call_b', name: 'find', arguments: { q: 'x' } }));
+    send(ev(id, 6, 'stream_end', { reason: 'complete', duration_ms: 1, chunks: 0 }));
+  });
+  client = new TokenmuxClient(url, { WebSocket });
+  const session = client.resume('s-late', { token: 'secret', afterSeq: 3 });
+  await session.done;
+  assert.deepEqual(session.toolCalls, [{
+    id: 'call_b', name: 'find', index: null, status: 'done', argumentsText: '"x"}', arguments: { q: 'x' },
+  }]);
+});
