@@ -200,6 +200,12 @@ class WsConnection:
             "encoding": self.codec.name,
             "providers": self.manager.providers.names,
             "default_provider": self.manager.providers.default,
+            # Each provider's type, so a page sends the simulator's knobs to it alone.
+            "provider_types": {
+                name: entry.type
+                for name, entry in self.config.providers.entries.items()
+                if name in self.manager.providers.names
+            },
             "limits": {
                 "max_sessions": limits.max_sessions_per_connection,
                 "max_message_bytes": limits.max_message_bytes,

@@ -20,6 +20,7 @@ async def test_ready_describes_the_server(server: RunningServer) -> None:
     data = ready["data"]
     assert data["protocol"] == 1 and data["encoding"] == "json"
     assert data["providers"] == ["sim"] and data["default_provider"] == "sim"
+    assert data["provider_types"] == {"sim": "sim"}
     assert data["limits"]["max_sessions"] == 100
     assert data["limits"]["max_message_bytes"] == 1_048_576
     assert data["limits"]["messages_per_s"] == 100 and data["limits"]["start_burst"] == 10_000
