@@ -17,6 +17,10 @@ import { applyToolCallEvent, completeToolCalls, finishDetails, notify, sourceOf 
  * @typedef {object} EndResult
  * @property {'complete' | 'cancelled' | 'error' | 'timeout' | 'shutdown'} reason
  * @property {string} text everything received
+ * @property {string} reasoning the reasoning text received
+ * @property {import('./rich.js').ToolCall[]} toolCalls
+ * @property {import('./rich.js').Source[]} sources
+ * @property {string | null} finishReason
  * @property {{input_tokens: number, output_tokens: number, estimated: boolean} | null} usage
  * @property {number | null} durationMs
  * @property {number} chunks
@@ -228,7 +232,7 @@ export class Session {
     error.text ??= this.text;
     this.error = error;
     this.status = 'ended';
-    this._settle({ reason: 'error', text: this.text, usage: this.usage, durationMs: null, chunks: 0, error });
+    this._settle({ reason: 'error', ...this._answer(), usage: this.usage, durationMs: null, chunks: 0, error });
     this.result = null;
     this._wakeUp();
   }
@@ -249,7 +253,7 @@ export class Session {
     /** @type {EndResult} */
     const result = {
       reason,
-      text: this.text,
+      ...this._answer(),
       usage: this.usage,
       durationMs: data.duration_ms ?? null,
       chunks: data.chunks ?? 0,
@@ -258,6 +262,12 @@ export class Session {
     this.result = result;
     this._settle(result);
     this._wakeUp();
+  }
+
+  /** What the session received, for its end result. */
+  _answer() {
+    const { text, reasoning, toolCalls, sources, finishReason } = this;
+    return { text, reasoning, toolCalls, sources, finishReason };
   }
 
   /** @param {import('./protocol.js').Envelope} envelope */

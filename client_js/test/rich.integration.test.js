@@ -75,7 +75,9 @@ for (const encoding of ['json', 'msgpack']) {
       assert.equal(first.finishReason, 'tool_calls');
       assert.equal(first.rawFinishReason, 'tool_calls');
       assert.equal(first.text, '');
-      assert.equal((await first.done).reason, 'complete');
+      const result = await first.done;
+      assert.equal(result.reason, 'complete');
+      assert.deepEqual([result.reasoning, result.toolCalls, result.finishReason], [first.reasoning, first.toolCalls, 'tool_calls']);
 
       const second = recorder();
       const answer = client.stream({ messages: toolTurns('Weather in Paris?', first.toolCalls), tools: [WEATHER], params: { sources: 2 } }, {

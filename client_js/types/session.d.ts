@@ -96,6 +96,14 @@ export class Session {
     _fail(error: TokenmuxError): void;
     /** @param {Record<string, any>} data stream_end data */
     _end(data: Record<string, any>): void;
+    /** What the session received, for its end result. */
+    _answer(): {
+        text: string;
+        reasoning: string;
+        toolCalls: import("./rich.js").ToolCall[];
+        sources: import("./rich.js").Source[];
+        finishReason: string;
+    };
     /** @param {import('./protocol.js').Envelope} envelope */
     _push(envelope: import("./protocol.js").Envelope): void;
     _wakeUp(): void;
@@ -108,6 +116,13 @@ export type EndResult = {
      * everything received
      */
     text: string;
+    /**
+     * the reasoning text received
+     */
+    reasoning: string;
+    toolCalls: import("./rich.js").ToolCall[];
+    sources: import("./rich.js").Source[];
+    finishReason: string | null;
     usage: {
         input_tokens: number;
         output_tokens: number;
