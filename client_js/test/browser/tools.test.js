@@ -138,3 +138,30 @@ test('simulator knobs go to the simulator only: another provider gets neither To
   assert.ok(await page.isEnabled('#rate'));
   await page.close();
 });
+
+test('a reload mid-reasoning brings the card back with its reasoning whole, nothing twice', { timeout: 60_000 }, async () => {
+  const { page, problems } = await openDashboard();
+  const prompt = 'Think first, then answer.';
+  await page.fill('#prompt', prompt);
+  await page.fill('#count', '1');
+  await page.fill('#max-tokens', '8');
+  await page.fill('#reasoning', '40');
+  await page.fill('#rate', '20');
+  await page.click('#start');
+  await page.waitForFunction(() => document.querySelector('.card .reasoning-text')?.textContent.length > 20);
+  assert.equal(await page.textContent('.card .output'), '▍', 'the reload comes while it still thinks');
+  await page.reload();
+  await page.waitForSelector('.card[data-restored="true"][data-status="complete"]', { timeout: 20_000 });
+  const response = await fetch(`${server.url}/api/completion`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ prompt, llm_params: { max_tokens: 8, reasoning_tokens: 40, tokens_per_second: 0 } }),
+  });
+  const expected = await response.json();
+  const shown = await page.$$eval('.card .reasoning-text', (nodes) => nodes.map((node) => node.textContent));
+  assert.deepEqual(shown, [expected.reasoning.text]);
+  await page.waitForSelector('.card .output .cursor', { state: 'detached', timeout: 5_000 });
+  assert.equal(await page.textContent('.card .output'), expected.content);
+  assert.deepEqual(problems, []);
+  await page.close();
+});
