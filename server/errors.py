@@ -62,6 +62,7 @@ class ErrorCode(StrEnum):
     TIMEOUT = "timeout"
     SHUTTING_DOWN = "shutting_down"
     NODE_LOST = "node_lost"
+    MODEL_NOT_FOUND = "model_not_found"
     INTERNAL = "internal"
 
     @property
@@ -94,6 +95,7 @@ _HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.FORBIDDEN_ORIGIN: 403,
     ErrorCode.SESSION_NOT_FOUND: 404,
+    ErrorCode.MODEL_NOT_FOUND: 404,
     ErrorCode.DUPLICATE_SESSION: 409,
     ErrorCode.MESSAGE_TOO_LARGE: 413,
     ErrorCode.TOO_MANY_SESSIONS: 429,
