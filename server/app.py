@@ -23,8 +23,10 @@ from server.state import CLIENTS, CONFIG, CONNECTIONS, MANAGER, Connections
 from server.transports.http import handle_cancel, handle_completion, handle_health
 from server.transports.metrics import install_metrics
 from server.transports.middleware import ClientLimits, add_cors_headers, api_middleware
+from server.transports.openai_routes import add_openai_routes
 from server.transports.pages import add_page_routes
 from server.transports.sse import handle_events, handle_stream, sse_keepalive
+from server.transports.ui_chat import add_ui_chat_routes
 from server.transports.websocket import WsConnection, handle_websocket
 
 __all__ = ["RunningServer", "make_app", "start_server", "stop_gracefully"]
@@ -54,6 +56,8 @@ def make_app(config: Config) -> web.Application:
     app.router.add_post("/api/sessions/{session_id}/cancel", handle_cancel)
     app.router.add_get("/api/sessions/{session_id}/events", handle_events)
     app.router.add_get("/healthz", handle_health)
+    add_openai_routes(app)
+    add_ui_chat_routes(app)
     add_page_routes(app)
     install_metrics(app)  # after _sessions: its listener needs the manager
     return app

@@ -63,6 +63,8 @@ class ErrorCode(StrEnum):
     SHUTTING_DOWN = "shutting_down"
     NODE_LOST = "node_lost"
     MODEL_NOT_FOUND = "model_not_found"
+    NOT_FOUND = "not_found"  # no such route (HTTP only)
+    METHOD_NOT_ALLOWED = "method_not_allowed"  # the route takes other methods (HTTP only)
     INTERNAL = "internal"
 
     @property
@@ -96,6 +98,8 @@ _HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.FORBIDDEN_ORIGIN: 403,
     ErrorCode.SESSION_NOT_FOUND: 404,
     ErrorCode.MODEL_NOT_FOUND: 404,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.DUPLICATE_SESSION: 409,
     ErrorCode.MESSAGE_TOO_LARGE: 413,
     ErrorCode.TOO_MANY_SESSIONS: 429,

@@ -19,6 +19,7 @@ from server.errors import (
 )
 from server.logs import bind_request_id
 from server.protocol.envelope import Start
+from server.protocol.openai_request import openai_error_body
 from server.protocol.validate import InputLimits, parse_http_request
 from server.sessions.outbox import CollectingSink
 from server.state import CLIENTS, CONFIG, CONNECTIONS, MANAGER
@@ -29,6 +30,10 @@ __all__ = [
     "handle_completion",
     "handle_health",
     "json_error",
+    "json_response",
+    "openai_error",
+    "parse_start",
+    "read_json",
     "read_start",
 ]
 
@@ -59,8 +64,20 @@ def json_error(exc: Exception) -> web.Response:
     return json_response(body, http_status(ErrorCode(payload["code"])))
 
 
+def openai_error(exc: Exception) -> web.Response:
+    """The same in OpenAI's shape, ``{error: {message, type, param, code}}`` (under /v1/)."""
+    payload = error_payload(exc)
+    status = http_status(ErrorCode(payload["code"]))
+    return json_response(openai_error_body(payload, status), status)
+
+
 async def read_start(request: web.Request) -> Start:
     """Parse and validate a streaming/completion request body. Raises TokenmuxError."""
+    return parse_start(request, await read_json(request))
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request body as JSON. Raises TokenmuxError (too large, not JSON)."""
     config = request.app[CONFIG]
     try:
         body = await request.read()
@@ -73,6 +90,12 @@ async def read_start(request: web.Request) -> Start:
         obj = orjson.loads(body)
     except orjson.JSONDecodeError:
         raise ProtocolError("the request body is not valid JSON") from None
+    return obj
+
+
+def parse_start(request: web.Request, obj: Any) -> Start:
+    """A request body (POST /api/stream's shape) as a Start, once the client may start one."""
+    config = request.app[CONFIG]
     limits = InputLimits(
         max_prompt_chars=config.limits.max_prompt_chars, max_messages=config.limits.max_messages
     )

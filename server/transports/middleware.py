@@ -20,7 +20,7 @@ from server.config import AuthConfig
 from server.errors import ErrorCode, RateLimited, TokenmuxError
 from server.ratelimit import ClientBuckets
 from server.state import CONFIG
-from server.transports.http import json_error
+from server.transports.http import json_error, openai_error
 
 __all__ = [
     "BEARER_SUBPROTOCOL_PREFIX",
@@ -131,8 +131,16 @@ CORS_ORIGIN = web.RequestKey("cors_origin", str)
 
 @web.middleware
 async def api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Origin and token checks for /api/ routes; answers CORS preflights."""
-    if not request.path.startswith("/api/"):
+    """Origin and token checks for /api/ and /v1/ routes; answers CORS preflights.
+
+    Errors there, unknown routes included, are JSON: OpenAI's shape under /v1/ (what an
+    OpenAI SDK parses), tokenmux's under /api/."""
+    path = request.path
+    if path.startswith("/v1/"):
+        error: Callable[[Exception], web.Response] = openai_error
+    elif path.startswith("/api/"):
+        error = json_error
+    else:
         return await handler(request)
     auth = request.app[CONFIG].auth
     try:
@@ -142,9 +150,12 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         if request.method == hdrs.METH_OPTIONS:
             return web.Response(status=204)
         check_token(request, auth, subprotocols=False)
+        return await handler(request)
     except TokenmuxError as exc:
-        return json_error(exc)
-    return await handler(request)
+        return error(exc)
+    except (web.HTTPNotFound, web.HTTPMethodNotAllowed) as exc:
+        code = ErrorCode.NOT_FOUND if exc.status == 404 else ErrorCode.METHOD_NOT_ALLOWED
+        return error(TokenmuxError(f"no route {request.method} {path}", code=code))
 
 
 async def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -39,6 +39,7 @@ from server.transports.metrics import TALLIES
 __all__ = [
     "SSE_HEADERS",
     "SSE_STREAMS",
+    "SseChannel",
     "SseStreams",
     "handle_events",
     "handle_stream",
@@ -237,12 +238,16 @@ class SseChannel:
         )
 
     async def pump(
-        self, request: web.Request, session: Resumed, encoder: Encoder
+        self,
+        request: web.Request,
+        session: Resumed,
+        encoder: Encoder,
+        headers: Mapping[str, str] = SSE_HEADERS,
     ) -> web.StreamResponse:
         """Write the session's events as ``encoder`` makes them until its stream_end, then
-        the encoder's trailer (``data: [DONE]``)."""
+        the encoder's trailer (``data: [DONE]``). ``headers``: a format may add its own."""
         wake, outbox, scope = self.signal, self.outbox, session.scope
-        response = web.StreamResponse(headers=SSE_HEADERS)
+        response = web.StreamResponse(headers=headers)
         tally = request.app[TALLIES].sse
         tally_streams = request.app[TALLIES].sse_streams
         tally_streams.add(outbox)
