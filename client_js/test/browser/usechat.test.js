@@ -115,7 +115,7 @@ test('stop ends the answer on the server too', async () => {
   const stoppedAt = await answerText(page);
   // Nothing runs for this chat any more (well before the answer would have ended by
   // itself, over a second later): the resume route has nothing to give.
-  const deadline = Date.now() + 500;
+  const deadline = Date.now() + 1000;
   let status;
   for (;;) {
     const response = await fetch(`${server.url}/api/chat/${chatId}/stream`);
