@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from server.errors import TokenmuxError
+from server.errors import SessionError, TokenmuxError
 from server.logs import bind_request_id
 from server.protocol.envelope import Resume
 from server.protocol.ui_encoder import UI_STREAM_HEADER, UiMessageStream
@@ -86,12 +86,21 @@ async def handle_chat_stream(request: web.Request) -> web.StreamResponse:
 
 
 async def handle_chat_cancel(request: web.Request) -> web.Response:
-    """POST /api/chat/{id}/cancel: stop the chat's running answer (202), if any (200)."""
+    """POST /api/chat/{id}/cancel: stop the chat's running answer (202), if any (200).
+
+    The answer may be detached here, still attached to its request here, or (with a
+    shared store) running on another node, which is told."""
     chat_id = request.match_info["chat_id"]
+    manager = request.app[MANAGER]
     answer = request.app[ANSWERS].get(chat_id)
-    running = answer is not None and answer.session.live
-    if answer is not None and running:
+    if answer is not None and answer.session.live:
         answer.session.cancel()
+        running = True
+    else:
+        try:
+            running = manager.http.cancel(chat_id)
+        except SessionError:
+            running = bool(await manager.cancel_remote_http(chat_id))
     status = "cancelling" if running else "not_running"
     return json_response({"chat_id": chat_id, "status": status}, 202 if running else 200)
 

@@ -325,3 +325,27 @@ async def test_a_trimmed_log_resumes_with_recovered_false(cluster: Cluster) -> N
     assert total == check_session(first.events["long"])["text"]
     await second.close()
     await first.close()
+
+
+async def test_chat_cancel_on_another_node_stops_the_answer(
+    cluster: Cluster, upstream: Upstream
+) -> None:
+    """POST /api/chat/{id}/cancel on B stops the /api/chat answer running on A."""
+    upstream.plan("m", Reply(chunks=2, hang_after=1))
+    providers = {"default": "p", "p": entry("openai", upstream, "m")}
+    a = await cluster(providers=providers)
+    b = await cluster(providers=providers)
+    message = {"id": "u1", "role": "user", "parts": [{"type": "text", "text": "Hello"}]}
+    async with aiohttp.ClientSession() as http:
+        response = await http.post(
+            a.url + "/api/chat", json={"id": "chat-x", "messages": [message]}
+        )
+        await response.content.readuntil(b'"text-delta"')
+        record = await upstream.wait_for_request("m")
+        async with http.post(b.url + "/api/chat/chat-x/cancel") as answer:
+            assert answer.status == 202
+        await asyncio.wait_for(record.disconnected.wait(), 1.0)
+        rest = await response.read()
+        assert b'{"type":"abort","reason":"cancelled"}' in rest
+        assert rest.endswith(b"data: [DONE]\n\n")
+        response.release()
