@@ -49,16 +49,22 @@ def _envelopes(count: int) -> list[Envelope]:
     return events
 
 
+# Each encoder counts into a tally, as on the server (for /metrics).
+
+
 def _native() -> Callable[[list[Envelope]], bytes]:
     return SseDataEncoder(TransportTally()).encode
 
 
 def _openai() -> Callable[[list[Envelope]], bytes]:
-    return ChatCompletionChunks("chatcmpl-bench", created=0, include_usage=True).encode
+    chunks = ChatCompletionChunks(
+        "chatcmpl-bench", created=0, include_usage=True, tally=TransportTally()
+    )
+    return chunks.encode
 
 
 def _ui() -> Callable[[list[Envelope]], bytes]:
-    return UiMessageStream("msg-bench").encode
+    return UiMessageStream("msg-bench", TransportTally()).encode
 
 
 ENCODERS = {"native": _native, "openai": _openai, "ui": _ui}

@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from server.errors import ErrorCode, http_status
+from server.protocol.encoding import Tally
 from server.protocol.envelope import Envelope
 from server.protocol.openai_request import openai_error_body
 from server.protocol.sse import DATA, DONE, END
@@ -66,8 +67,11 @@ def _model_name(start: dict[str, Any]) -> str:
 class ChatCompletionChunks:
     """One streamed answer's encoder. Keeps the stream's id, tool indexes, and usage."""
 
-    def __init__(self, completion_id: str, *, created: int, include_usage: bool) -> None:
+    def __init__(
+        self, completion_id: str, *, created: int, include_usage: bool, tally: Tally | None = None
+    ) -> None:
         self.completion_id = completion_id
+        self._tally = tally
         self.created = created
         self.include_usage = include_usage
         self.model = ""
@@ -93,11 +97,19 @@ class ChatCompletionChunks:
 
     def encode(self, batch: Sequence[Envelope]) -> bytes:
         out = bytearray()
-        handlers = self._handlers
+        handlers, tally = self._handlers, self._tally
         for event in batch:
-            handler = handlers.get(event["type"])
-            if handler is not None:  # event kinds OpenAI has no place for are left out
+            kind = event["type"]
+            handler = handlers.get(kind)
+            if handler is None:
+                continue  # event kinds this format has no place for are left out
+            if tally is None:
                 handler(event["data"], out)
+            else:  # /metrics: events and bytes by event type, in the same pass
+                before = len(out)
+                handler(event["data"], out)
+                tally.events[kind] += 1
+                tally.bytes[kind] += len(out) - before
         return bytes(out)
 
     def finish(self) -> bytes:

@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from server.protocol.encoding import Tally
 from server.protocol.envelope import Envelope
 from server.protocol.sse import DATA, DONE, END
 
@@ -59,8 +60,9 @@ def ui_usage(usage: dict[str, Any]) -> dict[str, Any]:
 class UiMessageStream:
     """One answer's encoder: keeps the open text or reasoning part and the end metadata."""
 
-    def __init__(self, message_id: str) -> None:
+    def __init__(self, message_id: str, tally: Tally | None = None) -> None:
         self.message_id = message_id
+        self._tally = tally
         self._started = False
         self._open: str | None = None  # "text" or "reasoning"
         self._open_head = b""  # `data: {"type":"text-delta","id":"…","delta":`
@@ -85,11 +87,19 @@ class UiMessageStream:
 
     def encode(self, batch: Sequence[Envelope]) -> bytes:
         out = bytearray()
-        handlers = self._handlers
+        handlers, tally = self._handlers, self._tally
         for event in batch:
-            handler = handlers.get(event["type"])
-            if handler is not None:
+            kind = event["type"]
+            handler = handlers.get(kind)
+            if handler is None:
+                continue  # event kinds this format has no place for are left out
+            if tally is None:
                 handler(event["data"], out)
+            else:  # /metrics: events and bytes by event type, in the same pass
+                before = len(out)
+                handler(event["data"], out)
+                tally.events[kind] += 1
+                tally.bytes[kind] += len(out) - before
         return bytes(out)
 
     def finish(self) -> bytes:

@@ -20,6 +20,7 @@ from server.protocol.openai_request import chat_request_body
 from server.sessions.outbox import CollectingSink
 from server.state import MANAGER
 from server.transports.http import json_response, openai_error, parse_start, read_json
+from server.transports.metrics import TALLIES
 from server.transports.sse import SseChannel
 
 __all__ = ["add_openai_routes"]
@@ -47,7 +48,10 @@ async def handle_chat_completions(request: web.Request) -> web.StreamResponse:
     completion_id = f"chatcmpl-{session_id}"
     if chat.stream:
         encoder = ChatCompletionChunks(
-            completion_id, created=created, include_usage=chat.include_usage
+            completion_id,
+            created=created,
+            include_usage=chat.include_usage,
+            tally=request.app[TALLIES].sse,
         )
         return await channel.pump(request, session, encoder)
     try:

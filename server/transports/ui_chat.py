@@ -25,6 +25,7 @@ from server.protocol.ui_request import ui_chat_body
 from server.sessions.session import Session
 from server.state import MANAGER
 from server.transports.http import json_error, json_response, parse_start, read_json
+from server.transports.metrics import TALLIES
 from server.transports.sse import SSE_HEADERS, SseChannel
 
 __all__ = ["add_ui_chat_routes"]
@@ -64,7 +65,7 @@ async def handle_chat(request: web.Request) -> web.StreamResponse:
     message_id = chat.message_id or f"msg-{uuid.uuid4().hex}"
     if manager.may_detach(session):
         request.app[ANSWERS][chat.chat_id] = _Answer(session, message_id)
-    encoder = UiMessageStream(message_id)
+    encoder = UiMessageStream(message_id, request.app[TALLIES].sse)
     return await channel.pump(request, session, encoder, UI_HEADERS)
 
 
@@ -81,7 +82,7 @@ async def handle_chat_stream(request: web.Request) -> web.StreamResponse:
         session = request.app[MANAGER].http.resume(resume, channel.outbox)
     except TokenmuxError as exc:
         return json_error(exc)
-    encoder = UiMessageStream(answer.message_id)
+    encoder = UiMessageStream(answer.message_id, request.app[TALLIES].sse)
     return await channel.pump(request, session, encoder, UI_HEADERS)
 
 

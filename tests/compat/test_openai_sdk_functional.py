@@ -14,6 +14,7 @@ from openai.types.chat import ChatCompletionMessageParam
 from server.app import RunningServer
 from server.config import Config
 from server.state import MANAGER
+from server.transports.metrics import TALLIES
 from tests._sse import parse_sse
 from tests._wait import eventually
 from tests.conftest import ConfigFactory
@@ -200,3 +201,15 @@ async def test_unknown_routes_answer_json(
         error = (await response.json())["error"]
     keys = {"message", "type", "param", "code"} if shape == "openai" else {"code", "message"}
     assert set(error) == keys
+
+
+async def test_streamed_events_are_counted_for_metrics(
+    server: RunningServer, client: openai.AsyncOpenAI
+) -> None:
+    tally = server.app[TALLIES].sse
+    stream = await client.chat.completions.create(
+        model="sim", messages=HELLO, stream=True, max_tokens=4
+    )
+    chunks = [chunk async for chunk in stream]
+    assert tally.events["content_chunk"] == len(chunks) - 2  # the role and finish chunks
+    assert tally.events["stream_end"] == 1 and tally.bytes["content_chunk"] > 0
