@@ -27,8 +27,7 @@ __all__ = [
 
 # Generation parameters that keep their name (OpenAI's and tokenmux's are the same).
 _SAME_PARAMS = ("temperature", "top_p", "seed")
-# Accepted and deliberately unused: OpenAI's end-user id for abuse reports, and
-# `parallel_tool_calls: true` (the default everywhere).
+# Accepted and deliberately unused: OpenAI's end-user id for its abuse reports.
 _ACCEPTED_UNUSED = frozenset({"user"})
 _ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 _EFFORTS = {"minimal": "low", "low": "low", "medium": "medium", "high": "high"}
