@@ -90,3 +90,27 @@ async def test_bearer_tokens_apply(start: Start, make_config: ConfigFactory) -> 
         response = await http.post(server.url + "/api/chat", json=chat_body("c1"), headers=headers)
         assert response.status == 200
         await asyncio.wait_for(response.read(), 5)
+
+
+async def test_a_resume_whose_buffer_lost_the_start_still_has_the_whole_text(
+    start: Start, make_config: ConfigFactory
+) -> None:
+    server: RunningServer = await start(make_config(resume={"buffer_events": 8}))
+    params = {"max_tokens": 40, "tokens_per_second": 400}
+    async with aiohttp.ClientSession() as http:
+        body = chat_body("long", on_disconnect="detach", params=params)
+        response = await http.post(server.url + "/api/chat", json=body)
+        await response.content.readuntil(b'"text-delta"')
+        response.close()
+        await asyncio.sleep(0.05)  # more than 8 events later: the start is gone
+        resumed = await http.get(server.url + "/api/chat/long/stream")
+        parts = ui_parts(await resumed.read())
+        whole = await http.post(
+            server.url + "/api/completion",
+            json={"prompt": "Hello", "llm_params": {"max_tokens": 40}},
+        )
+        expected = (await whole.json())["content"]
+    assert [p["type"] for p in parts[:3]] == ["start", "start-step", "text-start"]
+    assert "messageMetadata" not in parts[0]  # opened by metadata{recovered: false}
+    assert "".join(p["delta"] for p in parts if p["type"] == "text-delta") == expected
+    assert parts[-1]["type"] == "finish"
