@@ -110,3 +110,17 @@ async def test_the_ui_stream_carries_reasoning_tools_and_sources(server: Running
     call = next(p for p in parts if p["type"] == "tool-input-available")
     assert call["toolName"] == "get_weather" and isinstance(call["input"]["city"], str)
     assert parts[-1]["type"] == "finish" and parts[-1]["finishReason"] == "tool-calls"
+
+
+async def test_a_refusal_is_the_message_refusal(client: openai.AsyncOpenAI) -> None:
+    refuse = {"params": {"refusal": True}}
+    whole = await client.chat.completions.create(model="sim", messages=ASK, extra_body=refuse)
+    choice = whole.choices[0]
+    assert choice.finish_reason == "content_filter"
+    assert choice.message.refusal and not choice.message.content
+    stream = await client.chat.completions.create(
+        model="sim", messages=ASK, stream=True, extra_body=refuse
+    )
+    chunks = [chunk async for chunk in stream]
+    assert "".join(c.choices[0].delta.refusal or "" for c in chunks) == choice.message.refusal
+    assert chunks[-1].choices[0].finish_reason == "content_filter"
