@@ -36,6 +36,8 @@ _UNSETTLED_ENDS = {
     "shutdown": ("the server is shutting down", ErrorCode.SHUTTING_DOWN.value),
 }
 _CHOICE_END = b',"logprobs":null,"finish_reason":null}]}' + END
+_CONTENT_END = b"}" + _CHOICE_END
+_CONTENT_CHUNK = "content_chunk"
 
 
 def openai_finish_reason(reason: Any, *, called_tools: bool) -> str:
@@ -76,6 +78,7 @@ class ChatCompletionChunks:
         self.include_usage = include_usage
         self.model = ""
         self._head = b""  # `data: {"id":…,"choices":[{"index":0,"delta":` up to the delta
+        self._content_head = b""  # the same and `{"content":`
         self._tool_index: dict[str, int] = {}
         self._tool_streamed: set[str] = set()
         self._finish_reason: Any = None
@@ -100,6 +103,14 @@ class ChatCompletionChunks:
         handlers, tally = self._handlers, self._tally
         for event in batch:
             kind = event["type"]
+            if kind == _CONTENT_CHUNK and tally is not None:  # the per-token path, inlined
+                text = orjson.dumps(event["data"]["content"])
+                out += self._content_head
+                out += text
+                out += _CONTENT_END
+                tally.events[kind] += 1
+                tally.bytes[kind] += len(self._content_head) + len(text) + len(_CONTENT_END)
+                continue
             handler = handlers.get(kind)
             if handler is None:
                 continue  # event kinds this format has no place for are left out
@@ -128,14 +139,13 @@ class ChatCompletionChunks:
             }
         )
         self._head = DATA + head[:-1] + b',"choices":[{"index":0,"delta":'
+        self._content_head = self._head + b'{"content":'
         self._delta({"role": "assistant", "content": ""}, out)
 
     def _content(self, data: dict[str, Any], out: bytearray) -> None:
-        out += self._head
-        out += b'{"content":'
+        out += self._content_head
         out += orjson.dumps(data["content"])
-        out += b"}"
-        out += _CHOICE_END
+        out += _CONTENT_END
 
     def _reasoning(self, data: dict[str, Any], out: bytearray) -> None:
         out += self._head

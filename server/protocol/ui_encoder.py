@@ -42,6 +42,7 @@ _UNSETTLED_ENDS = {
     "shutdown": "the server is shutting down",
 }
 _DELTA_END = b"}" + END
+_CONTENT_CHUNK = "content_chunk"
 
 
 def ui_usage(usage: dict[str, Any]) -> dict[str, Any]:
@@ -90,6 +91,15 @@ class UiMessageStream:
         handlers, tally = self._handlers, self._tally
         for event in batch:
             kind = event["type"]
+            if kind == _CONTENT_CHUNK and self._open == "text" and tally is not None:
+                # The per-token path, inlined: a delta of the text part already open.
+                text = orjson.dumps(event["data"]["content"])
+                out += self._open_head
+                out += text
+                out += _DELTA_END
+                tally.events[kind] += 1
+                tally.bytes[kind] += len(self._open_head) + len(text) + len(_DELTA_END)
+                continue
             handler = handlers.get(kind)
             if handler is None:
                 continue  # event kinds this format has no place for are left out

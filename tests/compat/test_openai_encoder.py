@@ -9,6 +9,7 @@ from typing import Any
 from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
+from server.metrics import TransportTally
 from server.protocol.envelope import Envelope
 from server.protocol.openai_encoder import ChatCompletionChunks, chat_completion
 from tests.compat.events import Events
@@ -171,3 +172,21 @@ def test_non_streaming_failure_is_an_openai_error() -> None:
     assert status == 504
     assert body["error"]["code"] == "provider_timeout"
     assert body["error"]["type"] == "server_error"
+
+
+def test_with_a_tally_the_same_bytes_and_every_event_counted() -> None:
+    events = Events().start().reasoning("r").text("a", "b").complete().events
+    tally = TransportTally()
+    counted = ChatCompletionChunks(
+        "chatcmpl-1", created=1700000000, include_usage=True, tally=tally
+    )
+    raw = b"".join(counted.encode([e]) for e in events) + counted.finish()
+    assert raw == encode(events, include_usage=True)
+    assert dict(tally.events) == {
+        "stream_start": 1,
+        "reasoning_chunk": 1,
+        "content_chunk": 2,
+        "content_complete": 1,
+        "stream_end": 1,
+    }
+    assert sum(tally.bytes.values()) == len(raw) - len(counted.finish())

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from server.errors import ProtocolError
+from server.metrics import TransportTally
 from server.protocol.envelope import Envelope
 from server.protocol.ui_encoder import UiMessageStream
 from server.protocol.ui_request import ui_chat_body, ui_messages
@@ -278,3 +279,14 @@ def test_bad_chat_bodies_name_the_field(body: dict[str, Any], field: str) -> Non
     with pytest.raises(ProtocolError) as caught:
         ui_chat_body(body)
     assert caught.value.message.startswith(field + ":")
+
+
+def test_with_a_tally_the_same_bytes_and_every_event_counted() -> None:
+    events = Events().start().reasoning("r").text("a", "b").complete().events
+    tally = TransportTally()
+    counted = UiMessageStream("msg-1", tally)
+    raw = b"".join(counted.encode([e]) for e in events)
+    plain = UiMessageStream("msg-1")
+    assert raw == b"".join(plain.encode([e]) for e in events)
+    assert tally.events["content_chunk"] == 2 and tally.events["stream_end"] == 1
+    assert sum(tally.bytes.values()) == len(raw)
