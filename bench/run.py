@@ -44,6 +44,7 @@ BENCH_CONFIG = ROOT / "bench" / "bench.yaml"  # also what bench/RESULTS.md serve
 class Stack:
     name: str
     argv: Callable[[int, Path], list[str]]
+    root: Path = ROOT  # the checkout the server runs from (cwd and PYTHONPATH)
 
 
 def _tokenmux(loop: str) -> Callable[[int, Path], list[str]]:
@@ -59,6 +60,10 @@ STACKS = {
     "tokenmux-uvloop": Stack("tokenmux (uvloop)", _tokenmux("uvloop")),
     "bare": Stack(
         "bare aiohttp", lambda port, _: [PY, str(ROOT / "bench/refs/bare_aiohttp.py"), str(port)]
+    ),
+    "naive": Stack(
+        "naive aiohttp loop",
+        lambda port, _: [PY, str(ROOT / "bench/refs/naive_aiohttp.py"), str(port)],
     ),
     "fastapi": Stack(
         "FastAPI + plain uvicorn",
@@ -89,11 +94,11 @@ def rss_bytes(pid: int) -> int:
 def running(stack: Stack) -> Iterator[tuple[str, int]]:
     """Start ``stack`` pinned to the server core; yield (url, pid); stop it."""
     port = free_port()
-    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONASYNCIODEBUG="")
+    env = dict(os.environ, PYTHONPATH=str(stack.root), PYTHONASYNCIODEBUG="")
     env.pop("PYTHONASYNCIODEBUG")
     proc = subprocess.Popen(
         ["taskset", "-c", str(SERVER_CORE), *stack.argv(port, BENCH_CONFIG)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        cwd=stack.root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
@@ -164,14 +169,14 @@ def scenarios(quick: bool) -> list[Scenario]:
     k = 10 if quick else 1
     ws = BenchSpec(url="", mode="ws", connections=10, sessions=100, chunks=200 // k)
     sse = BenchSpec(url="", mode="sse", sessions=50, chunks=2000 // k)
-    tm = ("tokenmux", "tokenmux-uvloop")
+    tm = ("tokenmux", "tokenmux-uvloop", "before")
     return [
         Scenario("ws", "WS 10 sockets x 100 sessions x 200 chunks, unpaced", ws,
-                 (*tm, "bare")),
+                 (*tm, "bare", "naive")),
         Scenario("ws_burst1", "same, simulator burst 1 (one token per loop turn)",
                  replace(ws, burst=1), (*tm, "bare")),
         Scenario("sse", "SSE 50 streams x 2000 chunks, unpaced", sse,
-                 (*tm, "bare", "fastapi")),
+                 (*tm, "bare", "naive", "fastapi")),
         Scenario("sse_burst1", "same, simulator burst 1", replace(sse, burst=1),
                  (*tm, "bare", "fastapi")),
         Scenario("sse_many", "SSE 1000 streams x 50 chunks, unpaced",
@@ -239,6 +244,9 @@ def sequential_ttft(spec: BenchSpec) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="run every stack this many times, interleaved"
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     parser.add_argument("--only", help="comma-separated scenario keys")
     parser.add_argument("--stacks", help="comma-separated stack keys (default: all)")
@@ -246,7 +254,17 @@ def main() -> int:
         "--render", action="store_true", help="only rewrite latest.md from latest.json"
     )
     parser.add_argument("--out", default=str(ROOT / "bench/results"))
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="another checkout of tokenmux (e.g. a git worktree of an older commit): adds "
+        "the stack `before`, its server on asyncio, to every tokenmux scenario",
+    )
     args = parser.parse_args()
+    if args.before:
+        STACKS["before"] = Stack(
+            f"tokenmux before ({_commit(args.before)})", _tokenmux("asyncio"), args.before
+        )
     chosen = scenarios(args.quick)
     if args.render:
         saved = json.loads((Path(args.out) / "latest.json").read_text())
@@ -256,24 +274,27 @@ def main() -> int:
     if args.only:
         chosen = [s for s in chosen if s.key in args.only.split(",")]
     results: dict[str, dict[str, Any]] = {}
-    for stack_key, stack in STACKS.items():
-        if args.stacks and stack_key not in args.stacks.split(","):
-            continue
-        wanted = [s for s in chosen if stack_key in s.stacks]
-        if not wanted:
-            continue
-        for sc in wanted:
-            print(f"{sc.key:11} {stack.name:24}", end=" ", flush=True)
-            res = run_scenario(sc, stack, args.repeats)
-            results.setdefault(sc.key, {})[stack_key] = res
-            print({k: round(v, 2) for k in _KEYS if (v := res.get(k)) is not None}, flush=True)
+    # Rounds interleave the stacks in time, so a noisy stretch of the shared machine lands
+    # on every stack alike; each cell's figure is the median over every round's runs.
+    for _ in range(args.rounds):
+        for stack_key, stack in STACKS.items():
+            if args.stacks and stack_key not in args.stacks.split(","):
+                continue
+            for sc in [s for s in chosen if stack_key in s.stacks]:
+                print(f"{sc.key:11} {stack.name:24}", end=" ", flush=True)
+                res = run_scenario(sc, stack, args.repeats)
+                cell = results.setdefault(sc.key, {}).setdefault(stack_key, {"runs": []})
+                cell["runs"] += res["runs"]
+                cell.update({k: _median(cell["runs"], k) for k in _KEYS})
+                print({k: round(v, 2) for k in _KEYS if (v := res.get(k)) is not None}, flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     meta = {
         "when": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
         "python": sys.version.split()[0],
         "cpus": os.cpu_count(),
-        "repeats": args.repeats,
+        "repeats": args.repeats * args.rounds,
+        "stacks": {key: stack.name for key, stack in STACKS.items()},
         "quick": args.quick,
         "loadavg_end": os.getloadavg(),
     }
@@ -281,6 +302,14 @@ def main() -> int:
     (out / "latest.md").write_text(render(meta, chosen, results))
     print(f"wrote {out / 'latest.md'}")
     return 0
+
+
+def _commit(checkout: Path) -> str:
+    result = subprocess.run(
+        ["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    return result.stdout.strip() or checkout.name
 
 
 def render(meta: dict[str, Any], chosen: list[Scenario], results: dict[str, Any]) -> str:
@@ -310,7 +339,8 @@ def render(meta: dict[str, Any], chosen: list[Scenario], results: dict[str, Any]
         lines.append("|---|" + "---|" * len(used))
         for key, res in rows.items():
             cells = [_fmt(res.get(cols[i])) for i in used]
-            lines.append(f"| {STACKS[key].name} | " + " | ".join(cells) + " |")
+            name = meta.get("stacks", {}).get(key) or STACKS[key].name
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
 
