@@ -14,7 +14,7 @@ from aiohttp.web_request import BaseRequest
 from aiohttp.web_response import StreamResponse
 
 from server.config import Config
-from server.errors import CloseCode, ConfigError
+from server.errors import ConfigError, ServerShutdown
 from server.protocol.envelope import EventType
 from server.providers.registry import build_registry
 from server.sessions.manager import SessionManager
@@ -97,9 +97,7 @@ async def stop_gracefully(app: web.Application) -> None:
         connection.send_event(EventType.GOAWAY, goaway)
     await app[MANAGER].shutdown(drain_s=drain_s)
     # All at once and bounded: one by one, non-reading clients would hold the stop for long.
-    await asyncio.gather(
-        *(c.close(CloseCode.GOING_AWAY, timeout_s=timeout_s / 2) for c in connections)
-    )
+    await asyncio.gather(*(c.close(ServerShutdown(), timeout_s=timeout_s / 2) for c in connections))
 
 
 ASSET_PATHS = ("/static/", "/client/")
@@ -146,9 +144,11 @@ class RunningServer:
             await self.runner.cleanup()
 
 
-async def start_server(config: Config) -> RunningServer:
-    """Start serving ``config`` and return once the socket listens (port 0 picks one)."""
-    app = make_app(config)
+async def start_server(config: Config, app: web.Application | None = None) -> RunningServer:
+    """Start serving ``config`` and return once the socket listens (port 0 picks one).
+
+    ``app``: one made by ``make_app(config)`` that the caller added routes to."""
+    app = make_app(config) if app is None else app
     runner = web.AppRunner(
         app,
         handler_cancellation=True,  # a client that disconnects cancels its handler (SSE)

@@ -12,8 +12,17 @@ Exception tree::
     │   └── ProviderAuth          provider_auth (401/403 from the upstream)
     └── ConfigError               start-up only; names the offending key (also a ValueError)
 
+    ConnectionEnded               why the server ends a WebSocket (not sent as an event)
+    ├── SlowConsumer              the client reads slower than its sessions write
+    ├── AbusiveClient             the client kept sending past its rate limit
+    └── ServerShutdown            the server is stopping
+
 Anything else that escapes is an internal error: it is logged with its detail and sent as
 `internal` with a generic message, never with the detail, which may be security-sensitive.
+
+The same goes for closing a socket: ``close_code()`` is the one table from the reason a
+connection ends to its WebSocket close code (as python-websockets maps its exceptions), and
+any other exception (an encoder or writer failure) closes with 1011 internal error.
 """
 
 from __future__ import annotations
@@ -23,8 +32,10 @@ from enum import IntEnum, StrEnum
 from typing import Any
 
 __all__ = [
+    "AbusiveClient",
     "CloseCode",
     "ConfigError",
+    "ConnectionEnded",
     "ErrorCode",
     "ProtocolError",
     "ProviderAuth",
@@ -32,8 +43,11 @@ __all__ = [
     "ProviderRateLimited",
     "ProviderTimeout",
     "RateLimited",
+    "ServerShutdown",
     "SessionError",
+    "SlowConsumer",
     "TokenmuxError",
+    "close_code",
     "error_payload",
     "http_status",
 ]
@@ -219,6 +233,42 @@ def error_payload(exc: BaseException) -> dict[str, Any]:
         "message": "internal server error",
         "retryable": ErrorCode.INTERNAL.retryable,
     }
+
+
+class ConnectionEnded(Exception):
+    """The server ends a WebSocket connection on purpose; ``close_code()`` says how."""
+
+
+class SlowConsumer(ConnectionEnded):
+    """The client's outbound queue passed its hard cap: it reads slower than it asks."""
+
+
+class AbusiveClient(ConnectionEnded):
+    """The client kept sending past its message rate limit after being refused."""
+
+
+class ServerShutdown(ConnectionEnded):
+    """The server is stopping (after its goaway and drain)."""
+
+
+_CLOSE_CODES: tuple[tuple[type[BaseException], CloseCode], ...] = (
+    (ServerShutdown, CloseCode.GOING_AWAY),
+    (AbusiveClient, CloseCode.POLICY_VIOLATION),
+    (SlowConsumer, CloseCode.TRY_AGAIN_LATER),
+)
+
+
+def close_code(exc: BaseException) -> CloseCode:
+    """The close code for a connection the server ends because of ``exc``.
+
+    This is the only place close codes are chosen. Anything not in the table is a failure
+    of the server's own (an encoder that raised, a broken write): 1011 internal error.
+    (A frame over the hard size limit is closed with 1009 by aiohttp itself.)
+    """
+    for kind, code in _CLOSE_CODES:
+        if isinstance(exc, kind):
+            return code
+    return CloseCode.INTERNAL_ERROR
 
 
 def http_status(code: ErrorCode) -> int:

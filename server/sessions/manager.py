@@ -94,9 +94,10 @@ class SessionScope:
         if self._live.get(session.id) is session:
             session.cancel(reason)
 
-    def abandon(self, session: Resumed) -> None:
-        """The transport of ``session`` went away: detach it if it asked for that (and
-        resume is on), otherwise cancel it. A follower just stops following."""
+    def abandon(self, session: Resumed, reason: EndReason = "cancelled") -> None:
+        """The transport of ``session`` went away (``cancelled``) or failed (``error``):
+        detach it if it asked for that (and resume is on), otherwise end it with
+        ``reason``. A follower just stops following."""
         if isinstance(session, Follower):
             session.cancel_following()
             return
@@ -105,7 +106,7 @@ class SessionScope:
         if self._manager.may_detach(session) and not self._manager.shutting_down:
             self._manager.detach(session)
         else:
-            session.cancel()
+            session.cancel(reason)
 
     async def wait(self, session: Resumed) -> None:
         """Wait until ``session`` has ended (at once if it already has)."""
@@ -145,14 +146,18 @@ class SessionScope:
         return session
 
     async def close(self, reason: EndReason = "cancelled") -> None:
-        """End this scope: detach sessions that asked for it, cancel and await the rest."""
+        """End this scope: detach sessions that asked for it, cancel and await the rest.
+
+        ``reason`` is why the transport ended: ``cancelled`` (it went away) or ``error`` (it
+        failed; sessions that are not detached end with ``stream_end{error}``); sessions are
+        detached in both cases. On ``shutdown`` none is."""
         self.closed = True
         cancelled = []
         for follower in list(self._followers.values()):
             follower.cancel_following()
             cancelled.append(follower.task)
         for session in list(self._live.values()):
-            if reason == "cancelled" and self._manager.may_detach(session):
+            if reason in ("cancelled", "error") and self._manager.may_detach(session):
                 self._manager.detach(session)
             else:
                 session.cancel(reason)

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from server.errors import ProviderError, ProviderTimeout, error_payload
+from server.errors import ErrorCode, ProviderError, ProviderTimeout, TokenmuxError, error_payload
 from server.metrics import SessionTally, record_fallback, record_provider_error, record_retry
 from server.protocol.envelope import Envelope, Start
 from server.protocol.stream import EndReason, SessionStream
@@ -43,6 +43,10 @@ if TYPE_CHECKING:
 __all__ = ["Session"]
 
 logger = logging.getLogger(__name__)
+
+# How a session ends whose connection failed under it (its writer raised): the client
+# may retry; the detail is in the server's log.
+_TRANSPORT_FAILED = TokenmuxError("the connection failed", code=ErrorCode.INTERNAL)
 
 
 class Session:
@@ -112,7 +116,7 @@ class Session:
     def close_if_open(self) -> None:
         """End a stream whose task never got to (cancelled before its first step)."""
         if not self.stream.ended:
-            self._finish([self.stream.end(self._cancel_reason)])
+            self._finish(self._cancelled_end())
 
     async def run(self) -> None:
         """Produce the rest of the session's life. Returns normally even when cancelled."""
@@ -125,7 +129,7 @@ class Session:
         except asyncio.CancelledError:
             # The cancel is the acknowledgement's cause: answer it, do not propagate it. The
             # task is ours alone, so nothing above waits for the CancelledError itself.
-            self._finish([stream.end(self._cancel_reason)])
+            self._finish(self._cancelled_end())
             return
         except Exception as exc:
             if isinstance(exc, TimeoutError):
@@ -220,6 +224,14 @@ class Session:
             record_retry(self.tally, provider=provider)
         else:
             record_fallback(self.tally, from_provider=provider, to_provider=next_provider)
+
+    def _cancelled_end(self) -> list[Envelope]:
+        """The end of a cancelled session: ``stream_end{reason}``, or, when its transport
+        failed (reason ``error``), ``error{internal}`` first, as every failed stream has."""
+        if self._cancel_reason == "error":
+            self.tally.error_code = ErrorCode.INTERNAL.value
+            return self.stream.fail(error_payload(_TRANSPORT_FAILED))
+        return [self.stream.end(self._cancel_reason)]
 
     def _emit(self, envelope: Envelope) -> None:
         self.out.send(envelope)

@@ -17,7 +17,6 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
 
 from aiohttp import web
 
@@ -33,6 +32,7 @@ from server.sessions.follower import Follower
 from server.sessions.manager import Resumed
 from server.sessions.outbox import Outbox
 from server.state import CONFIG, MANAGER
+from server.transports.aiohttp_private import ChunkedBody
 from server.transports.http import json_error, read_start
 from server.transports.metrics import TALLIES
 
@@ -110,24 +110,12 @@ class _Direct:
     """Once the response is prepared, queued events go to the socket from a loop callback.
 
     No task switch per batch: the session queues, a ``call_soon`` callback (scheduled once
-    per batch) has the stream's encoder make the bytes and writes them. Whatever needs
-    waiting (a paused transport, the end of the stream, an overflow, a keep-alive) wakes
-    the handler task instead. The bytes are exactly what ``response.write()`` would send
-    (chunked framing included), so aiohttp's own later writes (``: ping``, the encoder's
-    trailer, the last chunk) interleave correctly.
+    per batch) has the stream's encoder make the bytes and writes them (ChunkedBody: the
+    bytes ``response.write()`` would send). Whatever needs waiting (a paused transport, the
+    end of the stream, an overflow, a keep-alive, a failure) wakes the handler task instead.
     """
 
-    __slots__ = (
-        "_loop",
-        "chunked",
-        "encode",
-        "ended",
-        "outbox",
-        "protocol",
-        "scheduled",
-        "signal",
-        "transport",
-    )
+    __slots__ = ("_loop", "body", "encode", "ended", "failure", "outbox", "scheduled", "signal")
 
     def __init__(
         self,
@@ -137,21 +125,14 @@ class _Direct:
         signal: _Signal,
         encoder: Encoder,
     ) -> None:
-        transport = request.transport
-        if transport is None:
-            raise ConnectionResetError("the client went away")
         self._loop = asyncio.get_running_loop()
-        # Typed loosely on purpose: uvloop's transports are not asyncio.Transport subclasses.
-        self.transport: Any = transport
-        self.protocol: Any = request.protocol
-        # aiohttp chooses chunked framing itself in prepare() (for HTTP/1.1 clients) and
-        # says so in the header it sent; response.chunked only reflects an explicit choice.
-        self.chunked = response.headers.get("Transfer-Encoding", "").lower() == "chunked"
+        self.body = ChunkedBody(request, response)
         self.outbox = outbox
         self.signal = signal
         self.encode = encoder.encode
         self.scheduled = False
         self.ended = False
+        self.failure: Exception | None = None  # what broke flush(); the handler ends on it
 
     def schedule(self) -> None:
         if not self.scheduled:
@@ -160,31 +141,30 @@ class _Direct:
 
     def flush(self) -> None:
         self.scheduled = False
-        signal = self.signal
-        if signal.overflowed or self.protocol.writing_paused or self.transport.is_closing():
+        signal, body = self.signal, self.body
+        if signal.overflowed or body.paused or body.closing or self.failure is not None:
             signal.set()  # the handler raises, drains, or notices the closed socket
             return
         batch = self.outbox.drain()
         if not batch:
             return
-        data = self.encode(batch)
-        # An encoder may have nothing to say for a batch (a format without an event for
-        # each envelope); an empty chunk would be the chunked body's terminator.
-        if data:
-            if self.chunked:  # RFC 9112 chunk: hex size, CRLF, data, CRLF
-                data = b"%x\r\n%b\r\n" % (len(data), data)
-            self.transport.write(data)
-            signal.last_write = time.monotonic()
+        try:
+            data = self.encode(batch)
+            # An encoder may have nothing to say for a batch (a format without an event for
+            # each envelope); an empty chunk would be the chunked body's terminator.
+            if data:
+                body.write(data)
+                signal.last_write = time.monotonic()
+        except Exception as exc:  # our own failure: a loop callback must not raise
+            self.failure = exc
+            self.outbox.close()
+            signal.set()
+            return
         if EVENTS.isEnabledFor(logging.DEBUG):
             log_events("sse", batch)
         if batch[-1]["type"] == "stream_end":
             self.ended = True
             signal.set()
-
-    async def drain(self) -> None:
-        """Wait while the transport is paused (aiohttp's own flow control)."""
-        if self.protocol.writing_paused:
-            await self.protocol._drain_helper()
 
 
 class SseStreams:
@@ -247,6 +227,7 @@ class SseChannel:
         """Write the session's events as ``encoder`` makes them until its stream_end, then
         the encoder's trailer (``data: [DONE]``). ``headers``: a format may add its own."""
         wake, outbox, scope = self.signal, self.outbox, session.scope
+        failed = False
         response = web.StreamResponse(headers=headers)
         tally = request.app[TALLIES].sse
         tally_streams = request.app[TALLIES].sse_streams
@@ -261,17 +242,19 @@ class SseChannel:
             while not direct.ended and (session.live or len(outbox)):
                 await wake.wait()
                 wake.clear()
+                if direct.failure is not None:
+                    raise direct.failure
                 if wake.overflowed:
                     raise _Overflow
-                if direct.transport.is_closing():
+                if direct.body.closing:
                     raise ConnectionResetError("the client went away")
                 if wake.ping:
                     wake.ping = False
                     await response.write(KEEPALIVE)
                     wake.last_write = time.monotonic()
-                if direct.protocol.writing_paused:
+                if direct.body.paused:
                     outbox.paused = True  # merging starts while the client lags
-                    await direct.drain()
+                    await direct.body.drain()
                     outbox.paused = False
                 direct.flush()
             tail = encoder.finish()
@@ -280,6 +263,14 @@ class SseChannel:
             await response.write_eof()
         except (ConnectionError, _Overflow) as exc:
             logger.info("sse client of session %s went away: %r", session.id, exc)
+        except Exception as exc:
+            # Our own failure (an encoder that raised, a broken write). The body cannot go
+            # on in order: drop the connection without the body's end, so the client sees a
+            # broken stream (no [DONE]), never a clean one; the session ends with an error.
+            logger.error("sse stream of session %s failed: closing it", session.id, exc_info=exc)
+            failed = True
+            if request.transport is not None:
+                request.transport.close()
         finally:
             # Runs on a normal end (no-op), a failed write, and when aiohttp cancels the
             # handler because the client disconnected: no session outlives its reader
@@ -290,7 +281,7 @@ class SseChannel:
             tally_streams.discard(outbox)
             tally.merged += outbox.merged
             if session.live and session.scope is scope:
-                scope.abandon(session)
+                scope.abandon(session, "error" if failed else "cancelled")
                 if session.scope is scope:  # cancelled, not detached: wait for its end
                     await scope.wait(session)
         return response

@@ -13,18 +13,21 @@ import contextlib
 import logging
 import socket
 import struct
-from typing import Any
+from typing import Any, assert_never
 
 from aiohttp import WSMsgType, web
 
 from server import __version__
 from server.config import Config
 from server.errors import (
-    CloseCode,
+    AbusiveClient,
+    ConnectionEnded,
     ErrorCode,
     ProtocolError,
     RateLimited,
+    SlowConsumer,
     TokenmuxError,
+    close_code,
     error_payload,
 )
 from server.logs import EVENTS, bind_request_id, log_events
@@ -45,7 +48,7 @@ from server.ratelimit import TokenBucket
 from server.sessions.manager import SessionManager, SessionScope
 from server.sessions.outbox import Outbox
 from server.state import CLIENTS, CONFIG, CONNECTIONS, MANAGER
-from server.transports.batch import BatchWriter
+from server.transports.aiohttp_private import WsTransport
 from server.transports.http import client_address, json_error
 from server.transports.metrics import TALLIES
 from server.transports.middleware import (
@@ -98,7 +101,8 @@ class WsConnection:
             on_ready=self._wake.set,
             on_overflow=self._on_overflow,
         )
-        self._close_code: int | None = None
+        # Why the server ends this connection (close_code() picks the code), once it does.
+        self._ending: BaseException | None = None
         self._writer: asyncio.Task[None] | None = None
         rates = config.rate_limits
         self._messages = TokenBucket(rates.messages_per_s, rates.message_burst)
@@ -109,7 +113,10 @@ class WsConnection:
     # Public methods.
 
     async def serve(self) -> None:
-        """Run the connection until the socket closes; then end its sessions."""
+        """Run the connection until the socket closes; then end its sessions.
+
+        Sessions that asked to be detached are detached; the others are cancelled, or, if
+        the writer failed, end with ``error{internal}`` and ``stream_end{error}``."""
         self._writer = asyncio.create_task(self._write_loop(), name="ws writer")
         self.send_event(EventType.READY, self._ready_data())
         try:
@@ -118,7 +125,7 @@ class WsConnection:
                     self._receive(frame.data)
                 elif frame.type is WSMsgType.ERROR:
                     break
-                if self._close_code is not None:
+                if self._ending is not None:
                     # A close is decided (abuse, overflow): answer nothing more. The writer
                     # sends what is queued, then closes; aiohttp's close() reads and drops
                     # the frames still waiting until the peer's close frame.
@@ -126,16 +133,18 @@ class WsConnection:
                     await asyncio.wait({self._writer}, timeout=bound_s)
                     break
         finally:
-            await self.scope.close()
+            failed = self._ending is not None and not isinstance(self._ending, ConnectionEnded)
+            await self.scope.close("error" if failed else "cancelled")
             await self._stop_writer()
 
     def send_event(self, type_: EventType, data: dict[str, Any]) -> None:
         """Queue a connection-level event."""
         self.outbox.send(connection_event(type_, data, int(self.manager.clock() * 1000)))
 
-    async def close(self, code: int, *, timeout_s: float) -> None:
-        """Flush what is queued, then close with ``code``; abort if that takes too long."""
-        self._close_code = code
+    async def close(self, reason: ConnectionEnded, *, timeout_s: float) -> None:
+        """Flush what is queued, then close with ``close_code(reason)``; abort if that
+        takes too long."""
+        self._ending = reason
         self._wake.set()
         writer = self._writer
         if writer is None:
@@ -169,6 +178,8 @@ class WsConnection:
                     self.scope.resume(message, self.outbox, lambda e: self._send_error(e, obj))
                 case Ping(data):
                     self.send_event(EventType.PONG, data)
+                case _:
+                    assert_never(message)
         except Exception as exc:  # every bad input gets its error; a bug gets `internal`
             self._send_error(exc, obj)
 
@@ -181,7 +192,7 @@ class WsConnection:
         self._refused_in_a_row += 1
         if self._refused_in_a_row >= self.config.rate_limits.abuse_close_after:
             logger.warning("closing a connection that kept sending past its rate limit")
-            self._close_code = CloseCode.POLICY_VIOLATION
+            self._ending = AbusiveClient()
         raise RateLimited("too many messages on this connection", retry_after_s=wait_s)
 
     def _send_error(self, exc: Exception, obj: Any) -> None:
@@ -230,7 +241,7 @@ class WsConnection:
         # One pass per wake-up: everything queued since the last pass is encoded, framed
         # and handed to the transport in ONE write (one send() instead of one per event),
         # and the loop only waits when the transport is paused. No per-event awaits.
-        writer = BatchWriter(self.ws)
+        writer = WsTransport(self.ws)
         encode, wake, outbox = self.encoder.encode, self._wake, self.outbox
         timeout_s = self.config.limits.send_timeout_s
         try:
@@ -252,11 +263,11 @@ class WsConnection:
                         async with asyncio.timeout(timeout_s):
                             await writer.drain()
                         outbox.paused = False
-                if self._close_code is not None and not len(outbox):
+                if self._ending is not None and not len(outbox):
                     tail = self.encoder.finish()
                     if tail:
                         writer.write(tail)
-                    await self._close_now(self._close_code)
+                    await self._close_now(self._ending)
                     return
         except TimeoutError:
             # No close frame: the peer does not read, and aiohttp's drain is now broken by
@@ -264,21 +275,27 @@ class WsConnection:
             logger.warning("aborting a connection that did not read for %.1fs", timeout_s)
             self.outbox.close()
             self._abort(reset=True)
-        except (ConnectionError, RuntimeError) as exc:
-            # The peer went away mid-write (aiohttp raises ClientConnectionResetError or
-            # RuntimeError on a closing transport); the reader will see the close.
+        except ConnectionError as exc:
+            # The peer went away mid-write (ClientConnectionResetError on a closing
+            # transport); the reader will see the close.
             logger.debug("write failed: %r", exc)
+        except Exception as exc:
+            # Our own failure (an encoder that raised, a broken write): nothing more can be
+            # sent in order. Close with 1011; serve() then ends or detaches every session.
+            logger.error("the connection's writer failed: closing it", exc_info=exc)
+            self._ending = exc
+            await self._close_now(exc)
         finally:
             self.tally.merged += outbox.merged  # folded in once; open outboxes are read live
             outbox.merged = 0
 
     def _on_overflow(self) -> None:
         logger.warning("outbox over %d bytes: closing a slow consumer", self.outbox.queued_bytes)
-        self._close_code = CloseCode.TRY_AGAIN_LATER
+        self._ending = SlowConsumer()
         self._wake.set()
 
-    async def _close_now(self, code: int) -> None:
-        """Close with ``code``, then abort the transport.
+    async def _close_now(self, reason: BaseException) -> None:
+        """Close with ``close_code(reason)``, then abort the transport.
 
         After a completed close handshake the abort is a no-op. After a failed one (the
         peer never read our close frame) asyncio would keep the socket open until its
@@ -288,7 +305,7 @@ class WsConnection:
         handshake_done = False
         with contextlib.suppress(TimeoutError, ConnectionError, RuntimeError):
             async with asyncio.timeout(CLOSE_TIMEOUT_S):
-                await self.ws.close(code=code)
+                await self.ws.close(code=close_code(reason))
                 handshake_done = True
         self._abort(reset=not handshake_done)
 
