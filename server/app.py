@@ -17,17 +17,18 @@ from server.config import Config
 from server.errors import ConfigError, ServerShutdown
 from server.protocol.envelope import EventType
 from server.providers.registry import build_registry
+from server.ratelimit import ClientLimits
 from server.sessions.manager import SessionManager
 from server.sessions.store import build_store
-from server.state import CLIENTS, CONFIG, CONNECTIONS, MANAGER, Connections
+from server.state import CLIENTS, CONFIG, CONNECTIONS, MANAGER, Connection, Connections
 from server.transports.http import handle_cancel, handle_completion, handle_health
 from server.transports.metrics import install_metrics
-from server.transports.middleware import ClientLimits, add_cors_headers, api_middleware
+from server.transports.middleware import add_cors_headers, api_middleware
 from server.transports.openai_routes import add_openai_routes
 from server.transports.pages import add_page_routes
 from server.transports.sse import handle_events, handle_stream, sse_keepalive
 from server.transports.ui_chat import add_ui_chat_routes
-from server.transports.websocket import WsConnection, handle_websocket
+from server.transports.websocket import handle_websocket
 
 __all__ = ["RunningServer", "make_app", "start_server", "stop_gracefully"]
 
@@ -89,7 +90,7 @@ async def stop_gracefully(app: web.Application) -> None:
     """
     if app[MANAGER].shutting_down:
         return
-    connections: list[WsConnection] = [*app[CONNECTIONS]]
+    connections: list[Connection] = [*app[CONNECTIONS]]
     timeout_s = app[CONFIG].server.shutdown_timeout_s
     drain_s = app[CONFIG].server.drain_s
     goaway = {"reason": "shutdown", "drain_ms": round(drain_s * 1000)}

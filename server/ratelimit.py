@@ -1,12 +1,15 @@
-"""Token buckets, per connection and per client address. Pure: the clock is a parameter."""
+"""Token buckets, per connection and per client address, and the per-client limits built on
+them. Pure: the clock is a parameter."""
 
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 
-__all__ = ["ClientBuckets", "TokenBucket"]
+from server.errors import RateLimited
+
+__all__ = ["ClientBuckets", "ClientLimits", "TokenBucket"]
 
 
 class TokenBucket:
@@ -57,3 +60,36 @@ class ClientBuckets:
         if len(self._buckets) > self._capacity:
             self._buckets.popitem(last=False)
         return bucket.take()
+
+
+class ClientLimits:
+    """Per-client-address state: open WebSockets and the session-start bucket."""
+
+    def __init__(
+        self,
+        *,
+        starts_per_s: float,
+        start_burst: int,
+        max_connections: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.starts = ClientBuckets(starts_per_s, start_burst, clock=clock)
+        self.max_connections = max_connections
+        self._open: Counter[str] = Counter()
+
+    def open_connection(self, client: str) -> None:
+        if self._open[client] >= self.max_connections:
+            raise RateLimited(
+                f"at most {self.max_connections} connections per client", retry_after_s=1.0
+            )
+        self._open[client] += 1
+
+    def close_connection(self, client: str) -> None:
+        self._open[client] -= 1
+        if self._open[client] <= 0:
+            del self._open[client]
+
+    def check_start(self, client: str) -> None:
+        wait_s = self.starts.take(client)
+        if wait_s:
+            raise RateLimited("too many session starts from this client", retry_after_s=wait_s)

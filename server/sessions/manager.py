@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import hmac
 import logging
 import secrets
@@ -42,6 +41,7 @@ from server.sessions.follower import Follower
 from server.sessions.outbox import DetachedSink, Sink
 from server.sessions.session import Session
 from server.sessions.store import ENDED, Control, EventLog, MemoryStore, SessionStore
+from server.sessions.store.replay import token_key
 
 __all__ = ["SessionManager", "SessionScope"]
 
@@ -233,7 +233,8 @@ class SessionManager:
         self.scopes: set[SessionScope] = set()
         self.shutting_down = False
         self._end_listeners: list[Callable[[Session], None]] = []
-        self._resumable: dict[bytes, Session] = {}
+        # By token_key(token): a lookup's timing says nothing about the token itself.
+        self._resumable: dict[str, Session] = {}
         self._expiry: dict[Session, asyncio.TimerHandle] = {}
         self._logs: dict[Session, EventLog] = {}
         self._idle = asyncio.Event()
@@ -285,7 +286,7 @@ class SessionManager:
         detach = start.on_disconnect == "detach"
         if self.resume.enabled and (detach or http):
             token = secrets.token_urlsafe(24)
-            log = self.store.open_log(start.session, _key(token).hex(), http=http)
+            log = self.store.open_log(start.session, token_key(token), http=http)
             if detach or log is not None:
                 sink = ReplayingSink(ReplayBuffer(self.resume.buffer_events), sink, log)
             else:
@@ -299,7 +300,7 @@ class SessionManager:
             max_duration_s=self.limits.max_session_s or None,
         )
         if token is not None:
-            self._resumable[_key(token)] = session
+            self._resumable[token_key(token)] = session
         if log is not None:
             self._logs[session] = log
         return session
@@ -325,7 +326,7 @@ class SessionManager:
         logger.info("session %s detached; resumable for %.0fs", session.id, self.resume.grace_s)
 
     def find_resumable(self, session_id: str, token: str) -> Session:
-        session = self._resumable.get(_key(token))
+        session = self._resumable.get(token_key(token))
         if (
             session is None
             or session.resume_token is None
@@ -359,10 +360,7 @@ class SessionManager:
                 with contextlib.suppress(SessionError):
                     self.http.cancel(control.key)
             return
-        try:
-            session = self._resumable.get(bytes.fromhex(control.key))
-        except ValueError:
-            return
+        session = self._resumable.get(control.key)
         if session is None or not session.live:
             return
         if control.op == "cancel":
@@ -432,12 +430,7 @@ class SessionManager:
     def _expire(self, session: Session) -> None:
         self._expiry.pop(session, None)
         if session.resume_token is not None:
-            self._resumable.pop(_key(session.resume_token), None)
+            self._resumable.pop(token_key(session.resume_token), None)
         if session.live and session.scope is self.detached:
             logger.info("session %s was not resumed in time: cancelling it", session.id)
             session.cancel("timeout")
-
-
-def _key(token: str) -> bytes:
-    # Look tokens up by their hash so the dict's timing says nothing about the token itself.
-    return hashlib.sha256(token.encode()).digest()

@@ -1,107 +1,19 @@
-"""Plain HTTP routes: /api/completion, /api/sessions/{id}/cancel, /healthz; JSON errors."""
+"""Plain HTTP routes: /api/completion, /api/sessions/{id}/cancel, /healthz."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
-import orjson
 from aiohttp import web
 
 from server import __version__
-from server.errors import (
-    ErrorCode,
-    ProtocolError,
-    SessionError,
-    TokenmuxError,
-    error_payload,
-    http_status,
-)
+from server.errors import ErrorCode, SessionError, TokenmuxError, http_status
 from server.logs import bind_request_id
-from server.protocol.envelope import Start
-from server.protocol.openai_request import openai_error_body
-from server.protocol.validate import InputLimits, parse_http_request
 from server.sessions.outbox import CollectingSink
-from server.state import CLIENTS, CONFIG, CONNECTIONS, MANAGER
+from server.state import CONNECTIONS, MANAGER
+from server.transports.http_common import json_error, json_response, read_start
 
-__all__ = [
-    "client_address",
-    "handle_cancel",
-    "handle_completion",
-    "handle_health",
-    "json_error",
-    "json_response",
-    "openai_error",
-    "parse_start",
-    "read_json",
-    "read_start",
-]
-
-
-def client_address(request: web.Request) -> str:
-    """The client's address: the peer's, or behind a trusted proxy the rightmost
-    X-Forwarded-For entry that is not itself a trusted proxy (entries further left are
-    whatever the client claimed)."""
-    peer = request.remote or "unknown"
-    trusted = request.app[CONFIG].server.trusted_proxies
-    if peer not in trusted:
-        return peer
-    for hop in reversed(request.headers.getall("X-Forwarded-For", [])):
-        for address in reversed([part.strip() for part in hop.split(",")]):
-            if address and address not in trusted:
-                return address
-    return peer
-
-
-def json_response(body: dict[str, Any], status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
-
-
-def json_error(exc: Exception) -> web.Response:
-    """``{error: {code, message}}`` with the status that goes with the code."""
-    payload = error_payload(exc)
-    body = {"error": {"code": payload["code"], "message": payload["message"]}}
-    return json_response(body, http_status(ErrorCode(payload["code"])))
-
-
-def openai_error(exc: Exception) -> web.Response:
-    """The same in OpenAI's shape, ``{error: {message, type, param, code}}`` (under /v1/)."""
-    payload = error_payload(exc)
-    status = http_status(ErrorCode(payload["code"]))
-    return json_response(openai_error_body(payload, status), status)
-
-
-async def read_start(request: web.Request) -> Start:
-    """Parse and validate a streaming/completion request body. Raises TokenmuxError."""
-    return parse_start(request, await read_json(request))
-
-
-async def read_json(request: web.Request) -> Any:
-    """The request body as JSON. Raises TokenmuxError (too large, not JSON)."""
-    config = request.app[CONFIG]
-    try:
-        body = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise ProtocolError(
-            f"request body larger than {config.limits.max_message_bytes} bytes",
-            code=ErrorCode.MESSAGE_TOO_LARGE,
-        ) from None
-    try:
-        obj = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise ProtocolError("the request body is not valid JSON") from None
-    return obj
-
-
-def parse_start(request: web.Request, obj: Any) -> Start:
-    """A request body (POST /api/stream's shape) as a Start, once the client may start one."""
-    config = request.app[CONFIG]
-    limits = InputLimits(
-        max_prompt_chars=config.limits.max_prompt_chars, max_messages=config.limits.max_messages
-    )
-    start = parse_http_request(obj, limits, default_session=uuid.uuid4().hex)
-    request.app[CLIENTS].check_start(client_address(request))
-    return start
+__all__ = ["handle_cancel", "handle_completion", "handle_health"]
 
 
 async def handle_completion(request: web.Request) -> web.Response:

@@ -1,4 +1,4 @@
-"""Who may come in: bearer tokens, the Origin allowlist, CORS, per-client limits.
+"""Who may come in: bearer tokens, the Origin allowlist, CORS.
 
 Checks run before a WebSocket is upgraded (``check_websocket``) and before any /api/ handler
 (``api_middleware``), so a refused client costs no session, no upgrade and no socket state.
@@ -11,20 +11,17 @@ exists.) Tokens are compared in constant time and never logged.
 from __future__ import annotations
 
 import hmac
-from collections import Counter
 from collections.abc import Awaitable, Callable
 
 from aiohttp import hdrs, web
 
 from server.config import AuthConfig
-from server.errors import ErrorCode, RateLimited, TokenmuxError
-from server.ratelimit import ClientBuckets
-from server.state import CONFIG
-from server.transports.http import json_error, openai_error
+from server.errors import ErrorCode, TokenmuxError
+from server.state import CONFIG, CORS_ORIGIN
+from server.transports.http_common import json_error, openai_error
 
 __all__ = [
     "BEARER_SUBPROTOCOL_PREFIX",
-    "ClientLimits",
     "add_cors_headers",
     "api_middleware",
     "check_origin",
@@ -38,32 +35,6 @@ CORS_ALLOW_HEADERS = "Authorization, Content-Type, Last-Event-ID"
 CORS_ALLOW_METHODS = "GET, POST, OPTIONS"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-class ClientLimits:
-    """Per-client-address state: open WebSockets and the session-start bucket."""
-
-    def __init__(self, *, starts_per_s: float, start_burst: int, max_connections: int) -> None:
-        self.starts = ClientBuckets(starts_per_s, start_burst)
-        self.max_connections = max_connections
-        self._open: Counter[str] = Counter()
-
-    def open_connection(self, client: str) -> None:
-        if self._open[client] >= self.max_connections:
-            raise RateLimited(
-                f"at most {self.max_connections} connections per client", retry_after_s=1.0
-            )
-        self._open[client] += 1
-
-    def close_connection(self, client: str) -> None:
-        self._open[client] -= 1
-        if self._open[client] <= 0:
-            del self._open[client]
-
-    def check_start(self, client: str) -> None:
-        wait_s = self.starts.take(client)
-        if wait_s:
-            raise RateLimited("too many session starts from this client", retry_after_s=wait_s)
 
 
 def check_origin(request: web.Request, auth: AuthConfig) -> str | None:
@@ -124,9 +95,6 @@ def without_bearer_subprotocols(request: web.Request) -> web.Request:
     if kept:
         headers[hdrs.SEC_WEBSOCKET_PROTOCOL] = ", ".join(kept)
     return request.clone(headers=headers)
-
-
-CORS_ORIGIN = web.RequestKey("cors_origin", str)
 
 
 @web.middleware

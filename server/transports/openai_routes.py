@@ -18,9 +18,8 @@ from server.logs import bind_request_id
 from server.protocol.openai_encoder import ChatCompletionChunks, chat_completion
 from server.protocol.openai_request import chat_request_body
 from server.sessions.outbox import CollectingSink
-from server.state import MANAGER
-from server.transports.http import json_response, openai_error, parse_start, read_json
-from server.transports.metrics import TALLIES
+from server.state import MANAGER, TALLIES
+from server.transports.http_common import json_response, openai_error, parse_start, read_json
 from server.transports.sse import SseChannel
 
 __all__ = ["add_openai_routes"]

@@ -31,16 +31,14 @@ from server.protocol.validate import validate_session_id
 from server.sessions.follower import Follower
 from server.sessions.manager import Resumed
 from server.sessions.outbox import Outbox
-from server.state import CONFIG, MANAGER
+from server.state import CONFIG, MANAGER, SSE_STREAMS, TALLIES
 from server.transports.aiohttp_private import ChunkedBody
-from server.transports.http import json_error, read_start
-from server.transports.metrics import TALLIES
+from server.transports.http_common import json_error, read_start
+from server.transports.sse_streams import Signal, SseStreams
 
 __all__ = [
     "SSE_HEADERS",
-    "SSE_STREAMS",
     "SseChannel",
-    "SseStreams",
     "handle_events",
     "handle_stream",
     "sse_keepalive",
@@ -59,53 +57,6 @@ class _Overflow(Exception):
     pass
 
 
-class _Signal:
-    """A one-waiter asyncio.Event without the Event's deque: one per open stream.
-
-    ``ping`` and ``last_write`` let the app's one keep-alive timer (SseStreams) wake a
-    quiet stream, instead of every stream arming a timer of its own on every wait.
-    """
-
-    __slots__ = ("_is_set", "_waiter", "direct", "last_write", "overflowed", "ping")
-
-    def __init__(self) -> None:
-        self._is_set = False
-        self._waiter: asyncio.Future[None] | None = None
-        self.last_write = time.monotonic()
-        self.ping = False
-        self.overflowed = False
-        self.direct: _Direct | None = None
-
-    def ready(self) -> None:
-        """The Outbox's on_ready: events are queued (called once per batch)."""
-        if self.direct is None:
-            self.set()  # not streaming yet: the handler writes after prepare()
-        else:
-            self.direct.schedule()
-
-    def overflow(self) -> None:
-        """The Outbox's on_overflow: wake the writer, which closes the stream."""
-        self.overflowed = True
-        self.set()
-
-    def set(self) -> None:
-        self._is_set = True
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-
-    def clear(self) -> None:
-        self._is_set = False
-
-    async def wait(self) -> None:
-        if self._is_set:
-            return
-        self._waiter = asyncio.get_running_loop().create_future()
-        try:
-            await self._waiter
-        finally:
-            self._waiter = None
-
-
 class _Direct:
     """Once the response is prepared, queued events go to the socket from a loop callback.
 
@@ -122,7 +73,7 @@ class _Direct:
         request: web.Request,
         response: web.StreamResponse,
         outbox: Outbox,
-        signal: _Signal,
+        signal: Signal,
         encoder: Encoder,
     ) -> None:
         self._loop = asyncio.get_running_loop()
@@ -167,33 +118,6 @@ class _Direct:
             signal.set()
 
 
-class SseStreams:
-    """The open streams of an app, and the single timer that keeps quiet ones alive.
-
-    Every ``keepalive_s / 2`` it wakes each stream that wrote nothing for ``keepalive_s``,
-    which then sends a ``: ping`` comment: a quiet stream hears one every 1 to 1.5
-    ``keepalive_s``. One timer for all streams saves a timer per stream per wait.
-    """
-
-    def __init__(self, keepalive_s: float) -> None:
-        self.keepalive_s = keepalive_s
-        self.open: set[_Signal] = set()
-
-    async def run(self) -> None:
-        if self.keepalive_s <= 0:
-            return
-        while True:  # until cancelled at app cleanup
-            await asyncio.sleep(self.keepalive_s / 2)
-            quiet_since = time.monotonic() - self.keepalive_s
-            for signal in self.open:
-                if signal.last_write <= quiet_since:
-                    signal.ping = True
-                    signal.set()
-
-
-SSE_STREAMS = web.AppKey("sse_streams", SseStreams)
-
-
 async def sse_keepalive(app: web.Application) -> AsyncIterator[None]:
     """Cleanup context: the app's SseStreams and its keep-alive timer."""
     streams = app[SSE_STREAMS] = SseStreams(app[CONFIG].sse.keepalive_s)
@@ -209,7 +133,7 @@ class SseChannel:
 
     def __init__(self, request: web.Request) -> None:
         config = request.app[CONFIG]
-        self.signal = _Signal()
+        self.signal = Signal()
         self.outbox = Outbox(
             merge_bytes=config.limits.outbox_merge_bytes,
             max_bytes=config.limits.outbox_max_bytes,

@@ -23,9 +23,8 @@ from server.protocol.envelope import Resume
 from server.protocol.ui_encoder import UI_STREAM_HEADER, UiMessageStream
 from server.protocol.ui_request import ui_chat_body
 from server.sessions.session import Session
-from server.state import MANAGER
-from server.transports.http import json_error, json_response, parse_start, read_json
-from server.transports.metrics import TALLIES
+from server.state import MANAGER, TALLIES
+from server.transports.http_common import json_error, json_response, parse_start, read_json
 from server.transports.sse import SSE_HEADERS, SseChannel
 
 __all__ = ["add_ui_chat_routes"]

@@ -44,18 +44,13 @@ from server.protocol.envelope import (
     connection_event,
 )
 from server.protocol.validate import InputLimits, message_ref, parse_client_message
-from server.ratelimit import TokenBucket
+from server.ratelimit import ClientLimits, TokenBucket
 from server.sessions.manager import SessionManager, SessionScope
 from server.sessions.outbox import Outbox
-from server.state import CLIENTS, CONFIG, CONNECTIONS, MANAGER
+from server.state import CLIENTS, CONFIG, CONNECTIONS, MANAGER, TALLIES
 from server.transports.aiohttp_private import WsTransport
-from server.transports.http import client_address, json_error
-from server.transports.metrics import TALLIES
-from server.transports.middleware import (
-    ClientLimits,
-    check_websocket,
-    without_bearer_subprotocols,
-)
+from server.transports.http_common import client_address, json_error
+from server.transports.middleware import check_websocket, without_bearer_subprotocols
 
 __all__ = ["WsConnection", "handle_websocket"]
 

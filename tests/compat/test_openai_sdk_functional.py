@@ -13,8 +13,7 @@ from openai.types.chat import ChatCompletionMessageParam
 
 from server.app import RunningServer
 from server.config import Config
-from server.state import MANAGER
-from server.transports.metrics import TALLIES
+from server.state import MANAGER, TALLIES
 from tests._sse import parse_sse
 from tests._wait import eventually
 from tests.conftest import ConfigFactory

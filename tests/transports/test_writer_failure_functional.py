@@ -23,7 +23,7 @@ from server.protocol.envelope import Envelope
 from server.protocol.sse_data import SseDataEncoder
 from server.sessions.session import Session
 from server.state import CONFIG, MANAGER
-from server.transports.http import read_start
+from server.transports.http_common import read_start
 from server.transports.sse import SseChannel
 from server.transports.websocket import WsConnection
 from tests._client import WsClient

@@ -22,7 +22,8 @@ __all__ = ["Keys", "LogReader", "decode_control", "encode_batch", "token_key"]
 
 
 def token_key(token: str) -> str:
-    """What the registry knows of a resume token: its SHA-256, hex."""
+    """What the server keeps of a resume token, and looks sessions up by: its SHA-256, hex
+    (the only hash of tokens, on every node and in the shared registry)."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 

@@ -1,0 +1,90 @@
+"""The wake-up signal of each open SSE stream, and the one keep-alive timer of all of them.
+
+Kept apart from the routes (transports/sse.py) so the application's state can hold the
+set of open streams without importing the routes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Protocol
+
+__all__ = ["Flusher", "Signal", "SseStreams"]
+
+
+class Flusher(Protocol):
+    """A prepared stream's writer: writes what is queued soon (from a loop callback)."""
+
+    def schedule(self) -> None: ...
+
+
+class Signal:
+    """A one-waiter asyncio.Event without the Event's deque: one per open stream.
+
+    ``ping`` and ``last_write`` let the app's one keep-alive timer (SseStreams) wake a
+    quiet stream, instead of every stream arming a timer of its own on every wait.
+    """
+
+    __slots__ = ("_is_set", "_waiter", "direct", "last_write", "overflowed", "ping")
+
+    def __init__(self) -> None:
+        self._is_set = False
+        self._waiter: asyncio.Future[None] | None = None
+        self.last_write = time.monotonic()
+        self.ping = False
+        self.overflowed = False
+        self.direct: Flusher | None = None  # the stream's writer, once it is prepared
+
+    def ready(self) -> None:
+        """The Outbox's on_ready: events are queued (called once per batch)."""
+        if self.direct is None:
+            self.set()  # not streaming yet: the handler writes after prepare()
+        else:
+            self.direct.schedule()
+
+    def overflow(self) -> None:
+        """The Outbox's on_overflow: wake the writer, which closes the stream."""
+        self.overflowed = True
+        self.set()
+
+    def set(self) -> None:
+        self._is_set = True
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._is_set = False
+
+    async def wait(self) -> None:
+        if self._is_set:
+            return
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
+
+class SseStreams:
+    """The open streams of an app, and the single timer that keeps quiet ones alive.
+
+    Every ``keepalive_s / 2`` it wakes each stream that wrote nothing for ``keepalive_s``,
+    which then sends a ``: ping`` comment: a quiet stream hears one every 1 to 1.5
+    ``keepalive_s``. One timer for all streams saves a timer per stream per wait.
+    """
+
+    def __init__(self, keepalive_s: float) -> None:
+        self.keepalive_s = keepalive_s
+        self.open: set[Signal] = set()
+
+    async def run(self) -> None:
+        if self.keepalive_s <= 0:
+            return
+        while True:  # until cancelled at app cleanup
+            await asyncio.sleep(self.keepalive_s / 2)
+            quiet_since = time.monotonic() - self.keepalive_s
+            for signal in self.open:
+                if signal.last_write <= quiet_since:
+                    signal.ping = True
+                    signal.set()
