@@ -95,7 +95,10 @@ class ProviderRequest:
             messages=start.messages,
             model=start.model or start.params.get("model"),
             system=start.system,
-            params={k: v for k, v in start.params.items() if k != "model"},
+            # The start's own params unless a model must be taken out (no copy per session).
+            params=start.params
+            if "model" not in start.params
+            else {k: v for k, v in start.params.items() if k != "model"},
             tools=start.tools,
             tool_choice=start.tool_choice,
             reasoning=start.reasoning,

@@ -28,8 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
-from contextlib import aclosing
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -121,36 +120,68 @@ class ResilientProvider:
         return [route.provider.name for route in self._routes]
 
     async def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderEvent]:
+        # One generator for every attempt, not one per attempt inside this one: a live
+        # session holds every frame of its provider chain, and each async generator layer
+        # costs memory and a resumption per token.
         error: ProviderError | None = None
         for position, route in enumerate(self._routes):
             asked = request if position == 0 else replace(request, model=None)
-            for attempt in range(1, route.policy.max_attempts + 1):
+            policy = route.policy
+            for attempt in range(1, policy.max_attempts + 1):
                 if position and attempt == 1:
                     logger.info("%s: falling back to %s", self.name, route.provider.name)
-                attempt_events = _attempt(route, asked)
                 announce = position > 0
-                sent_progress = False
+                progressed = finished = False
+                deadline = _Deadline(policy.first_token_timeout_s, policy.stall_timeout_s)
+                events = route.provider.stream(asked)
                 try:
-                    async with aclosing(attempt_events):
-                        async for event in attempt_events:
-                            if announce:
-                                announce = False
-                                yield Metadata(self._answered_by(route, attempt))
-                            sent_progress = sent_progress or is_progress(event)
-                            yield event
+                    while True:
+                        deadline.waiting = True
+                        try:
+                            event = await anext(events)
+                        except StopAsyncIteration:
+                            break
+                        except asyncio.CancelledError:
+                            task = asyncio.current_task()
+                            if deadline.expired and task is not None and task.uncancel() == 0:
+                                what = "next chunk" if progressed else "first token"
+                                raise ProviderTimeout(
+                                    f"{route.provider.name}: no {what} in time"
+                                ) from None
+                            raise  # a real cancel (the session's), not our deadline
+                        finally:
+                            deadline.waiting = False
+                        if is_progress(event):
+                            progressed = True
+                            deadline.touch()
+                        if announce:
+                            announce = False
+                            yield Metadata(self._answered_by(route, attempt))
+                        finished = isinstance(event, Finish)
+                        yield event
+                    if not finished:
+                        raise ProviderError(
+                            f"{route.provider.name}: the stream ended without its final frame"
+                        )
                     return
                 except ProviderError as exc:
-                    if sent_progress or not exc.retryable:
+                    if progressed or not exc.retryable:
                         raise
                     error = exc
-                    delay = route.policy.delay(attempt, exc, self._rng)
-                    logger.info("%s attempt %d failed: %s", route.provider.name, attempt, exc.code)
-                    nexts = self._routes[position + 1 :] if delay is None else [route]
-                    if nexts:
-                        yield AttemptFailed(route.provider.name, exc.code, nexts[0].provider.name)
-                    if delay is None:
-                        break
-                    await asyncio.sleep(delay)
+                finally:
+                    # The attempt's upstream request is closed before any retry waits.
+                    deadline.close()
+                    close = getattr(events, "aclose", None)
+                    if close is not None:
+                        await close()
+                delay = policy.delay(attempt, error, self._rng)
+                logger.info("%s attempt %d failed: %s", route.provider.name, attempt, error.code)
+                nexts = self._routes[position + 1 :] if delay is None else [route]
+                if nexts:
+                    yield AttemptFailed(route.provider.name, error.code, nexts[0].provider.name)
+                if delay is None:
+                    break
+                await asyncio.sleep(delay)
         assert error is not None
         raise error
 
@@ -175,6 +206,8 @@ class _Deadline:
     attempt is waiting on the provider, it cancels the task, so the read in flight (and
     with it the upstream request) is aborted.
     """
+
+    __slots__ = ("_loop", "_stall_s", "_task", "_timer", "due", "expired", "waiting")
 
     def __init__(self, first_s: float, stall_s: float) -> None:
         self._loop = asyncio.get_running_loop()
@@ -204,38 +237,3 @@ class _Deadline:
         else:  # moved on, or the consumer has the event: look again later
             later = max(self.due, self._loop.time() + min(self._stall_s, 0.05))
             self._timer = self._loop.call_at(later, self._check)
-
-
-async def _attempt(route: Route, request: ProviderRequest) -> AsyncGenerator[ProviderEvent, None]:
-    """One attempt under its deadlines; ends with Finish or raises ProviderError."""
-    policy = route.policy
-    deadline = _Deadline(policy.first_token_timeout_s, policy.stall_timeout_s)
-    progressed = finished = False
-    events = route.provider.stream(request)
-    try:
-        while True:
-            deadline.waiting = True
-            try:
-                event = await anext(events)
-            except StopAsyncIteration:
-                break
-            except asyncio.CancelledError:
-                task = asyncio.current_task()
-                if deadline.expired and task is not None and task.uncancel() == 0:
-                    what = "next chunk" if progressed else "first token"
-                    raise ProviderTimeout(f"{route.provider.name}: no {what} in time") from None
-                raise  # a real cancel (the session's), not our deadline
-            finally:
-                deadline.waiting = False
-            if is_progress(event):
-                progressed = True
-                deadline.touch()
-            finished = isinstance(event, Finish)
-            yield event
-    finally:
-        deadline.close()
-        close = getattr(events, "aclose", None)
-        if close is not None:
-            await close()
-    if not finished:
-        raise ProviderError(f"{route.provider.name}: the stream ended without its final frame")

@@ -52,6 +52,25 @@ _TRANSPORT_FAILED = TokenmuxError("the connection failed", code=ErrorCode.INTERN
 class Session:
     """State and coroutine of one generation session."""
 
+    # One per live session: slots instead of a __dict__ (memory per open session).
+    __slots__ = (
+        "_began",
+        "_cancel_reason",
+        "_max_duration_s",
+        "end_reason",
+        "id",
+        "model",
+        "out",
+        "provider",
+        "request",
+        "resume_token",
+        "scope",
+        "start",
+        "stream",
+        "tally",
+        "task",
+    )
+
     def __init__(
         self,
         start: Start,
@@ -92,6 +111,12 @@ class Session:
                 self.tally.cancel_requested_at = time.monotonic()
             self.task.cancel()
 
+    def _time_out(self) -> None:
+        """The max duration is over: end with ``stream_end{timeout}``."""
+        if self.task is not None and not self.task.done():
+            self._cancel_reason = "timeout"
+            self.task.cancel()
+
     @property
     def sink(self) -> Sink:
         return self.out.sink
@@ -121,11 +146,13 @@ class Session:
     async def run(self) -> None:
         """Produce the rest of the session's life. Returns normally even when cancelled."""
         stream = self.stream
-        began = self._began
-        deadline = asyncio.timeout(self._max_duration_s)
+        # The max duration is one timer that cancels the task with reason timeout (no
+        # asyncio.timeout context held by every live session).
+        limit = None
+        if self._max_duration_s:
+            limit = asyncio.get_running_loop().call_later(self._max_duration_s, self._time_out)
         try:
-            async with deadline:
-                metadata = await self._generate(began)
+            metadata = await self._generate(self._began)
         except asyncio.CancelledError:
             # The cancel is the acknowledgement's cause: answer it, do not propagate it. The
             # task is ours alone, so nothing above waits for the CancelledError itself.
@@ -133,14 +160,14 @@ class Session:
             return
         except Exception as exc:
             if isinstance(exc, TimeoutError):
-                if deadline.expired():  # our max duration, not a provider's own timeout
-                    self._finish([stream.end("timeout")])
-                    return
                 exc = ProviderTimeout("the provider timed out")
             payload = error_payload(exc)
             self.tally.error_code = payload["code"]
             self._finish(stream.fail(payload))
             return
+        finally:
+            if limit is not None:
+                limit.cancel()
         self._emit(stream.metadata(metadata))
         self._finish(stream.complete())
 

@@ -131,6 +131,8 @@ async def sse_keepalive(app: web.Application) -> AsyncIterator[None]:
 class SseChannel:
     """One SSE response: its outbox, and the writing of what its session queues."""
 
+    __slots__ = ("outbox", "signal")
+
     def __init__(self, request: web.Request) -> None:
         config = request.app[CONFIG]
         self.signal = Signal()
