@@ -207,7 +207,7 @@ class _Deadline:
     with it the upstream request) is aborted.
     """
 
-    __slots__ = ("_loop", "_stall_s", "_task", "_timer", "due", "expired", "waiting")
+    __slots__ = ("_armed", "_loop", "_stall_s", "_task", "_timer", "due", "expired", "waiting")
 
     def __init__(self, first_s: float, stall_s: float) -> None:
         self._loop = asyncio.get_running_loop()
@@ -218,14 +218,16 @@ class _Deadline:
         self.due = self._loop.time() + first_s
         self.waiting = False
         self.expired = False
+        self._armed = self.due  # when the timer fires (a float read, not a call, per token)
         self._timer = self._loop.call_at(self.due, self._check)
 
     def touch(self) -> None:
         """Progress arrived: the next event must come within the stall deadline."""
-        self.due = self._loop.time() + self._stall_s
-        if self.due < self._timer.when():  # earlier than armed (the first-token one): re-arm
+        due = self.due = self._loop.time() + self._stall_s
+        if due < self._armed:  # earlier than armed (the first-token one): re-arm
             self._timer.cancel()
-            self._timer = self._loop.call_at(self.due, self._check)
+            self._armed = due
+            self._timer = self._loop.call_at(due, self._check)
 
     def close(self) -> None:
         self._timer.cancel()
@@ -235,5 +237,5 @@ class _Deadline:
             self.expired = True
             self._task.cancel()
         else:  # moved on, or the consumer has the event: look again later
-            later = max(self.due, self._loop.time() + min(self._stall_s, 0.05))
+            later = self._armed = max(self.due, self._loop.time() + min(self._stall_s, 0.05))
             self._timer = self._loop.call_at(later, self._check)

@@ -179,15 +179,20 @@ class Session:
         refusal: list[str] = []
         stream, out = self.stream, self.out
         events = self.provider.stream(self.request)
+        text_out = out.text
         try:
             async for event in events:
-                match event:
-                    case TextDelta(text) if text:
+                # The per-token path first: one type test and one call while text flows.
+                if event.__class__ is TextDelta:
+                    text = event.text
+                    if text:
                         if ttft_ms is None:
                             ttft_ms = self._first_output(began)
-                        out.text(text)
+                        text_out(text)
                         if delay:
                             await asyncio.sleep(delay)
+                    continue
+                match event:
                     case ReasoningDelta(text, signature):
                         if ttft_ms is None:
                             ttft_ms = self._first_output(began)
