@@ -240,6 +240,7 @@ class SessionManager:
         self._idle = asyncio.Event()
         self._idle.set()
         self._running = 0
+        self._launched: dict[asyncio.Task[None], Session] = {}  # live tasks, to their session
         self.http = self.open_scope(max_sessions=None)
         self.detached = self.open_scope(max_sessions=None)
 
@@ -308,8 +309,10 @@ class SessionManager:
     def launch(self, session: Session) -> None:
         self._running += 1
         self._idle.clear()
-        session.task = asyncio.create_task(session.run(), name=f"session {session.id}")
-        session.task.add_done_callback(lambda _: self._task_done(session))
+        task = session.task = asyncio.create_task(session.run(), name=f"session {session.id}")
+        # One bound method for every task and a dict entry each, not a closure per session.
+        self._launched[task] = session
+        task.add_done_callback(self._on_task_done)
 
     def may_detach(self, session: Session) -> bool:
         return self.resume.enabled and session.start.on_disconnect == "detach"
@@ -402,6 +405,9 @@ class SessionManager:
             "timestamp": int(self.clock() * 1000),
             "data": {"recovered": False, "content_so_far": text[:before]},
         }
+
+    def _on_task_done(self, task: asyncio.Task[None]) -> None:
+        self._task_done(self._launched.pop(task))
 
     def _task_done(self, session: Session) -> None:
         session.close_if_open()

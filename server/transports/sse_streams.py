@@ -50,20 +50,24 @@ class Signal:
 
     def set(self) -> None:
         self._is_set = True
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
 
     def clear(self) -> None:
         self._is_set = False
 
-    async def wait(self) -> None:
+    def wait(self) -> asyncio.Future[None]:
+        """A future that is done once the signal is set (at once if it is). Awaited
+        directly: no coroutine frame is held by every stream while it waits."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if self._is_set:
-            return
-        self._waiter = asyncio.get_running_loop().create_future()
-        try:
-            await self._waiter
-        finally:
-            self._waiter = None
+            waiter.set_result(None)
+        else:
+            self._waiter = waiter
+        return waiter
 
 
 class SseStreams:
