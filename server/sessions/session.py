@@ -144,15 +144,77 @@ class Session:
             self._finish(self._cancelled_end())
 
     async def run(self) -> None:
-        """Produce the rest of the session's life. Returns normally even when cancelled."""
-        stream = self.stream
+        """Produce the rest of the session's life. Returns normally even when cancelled.
+
+        One coroutine for the whole life, provider reading included: every live session
+        holds its frames, so the reading is not a second coroutine awaited from here."""
+        stream, out, began = self.stream, self.out, self._began
         # The max duration is one timer that cancels the task with reason timeout (no
         # asyncio.timeout context held by every live session).
         limit = None
         if self._max_duration_s:
             limit = asyncio.get_running_loop().call_later(self._max_duration_s, self._time_out)
+        delay = self.start.chunk_delay_ms / 1000
+        ttft_ms: int | None = None
+        finish: Finish | None = None
+        refusal: list[str] = []
+        events = self.provider.stream(self.request)
+        text_out = out.text
         try:
-            metadata = await self._generate(self._began)
+            try:
+                async for event in events:
+                    # The per-token path first: one type test and one call while text flows.
+                    if event.__class__ is TextDelta:
+                        text = event.text
+                        if text:
+                            if ttft_ms is None:
+                                ttft_ms = self._first_output(began)
+                            text_out(text)
+                            if delay:
+                                await asyncio.sleep(delay)
+                        continue
+                    match event:
+                        case ReasoningDelta(text, signature):
+                            if ttft_ms is None:
+                                ttft_ms = self._first_output(began)
+                            if signature is not None:
+                                stream.sign_reasoning(signature)
+                            if text:
+                                out.reasoning(text)
+                                if delay:
+                                    await asyncio.sleep(delay)
+                        case ToolCallStart(call_id, name, index):
+                            if ttft_ms is None:
+                                ttft_ms = self._first_output(began)
+                            self._emit(stream.tool_call_start(call_id, name, index))
+                        case ToolCallDelta(call_id, fragment):
+                            self._emit(stream.tool_call_delta(call_id, fragment))
+                        case ToolCallEnd(call_id, name, arguments, text, signature):
+                            self._emit(
+                                stream.tool_call_end(call_id, name, arguments, text, signature)
+                            )
+                        case Source():
+                            self._emit(stream.source(_present(event)))
+                        case Refusal(text):
+                            if ttft_ms is None:
+                                ttft_ms = self._first_output(began)
+                            refusal.append(text)
+                        case Usage(input_tokens, output_tokens, cached, reasoning):
+                            stream.record_usage(input_tokens, output_tokens, cached, reasoning)
+                        case Metadata(data):  # e.g. which fallback provider answered
+                            self._emit(stream.metadata(dict(data)))
+                        case AttemptFailed(provider, code, next_provider):
+                            self._count_failed_attempt(provider, code, next_provider)
+                        case Finish():
+                            finish = event
+            finally:
+                # Close the provider's generator (and with it the upstream request) however
+                # the loop ended: finished, failed, or cancelled mid-read.
+                close = getattr(events, "aclose", None)
+                if close is not None:
+                    await close()
+            if finish is None:
+                raise ProviderError("the provider's stream ended without its final frame")
         except asyncio.CancelledError:
             # The cancel is the acknowledgement's cause: answer it, do not propagate it. The
             # task is ours alone, so nothing above waits for the CancelledError itself.
@@ -168,70 +230,12 @@ class Session:
         finally:
             if limit is not None:
                 limit.cancel()
-        self._emit(stream.metadata(metadata))
+        self._emit(stream.metadata(self._final_metadata(finish, ttft_ms, refusal)))
         self._finish(stream.complete())
 
-    async def _generate(self, began: float) -> dict[str, object]:
-        """Stream the provider's output; return the final metadata payload."""
-        delay = self.start.chunk_delay_ms / 1000
-        ttft_ms: int | None = None
-        finish: Finish | None = None
-        refusal: list[str] = []
-        stream, out = self.stream, self.out
-        events = self.provider.stream(self.request)
-        text_out = out.text
-        try:
-            async for event in events:
-                # The per-token path first: one type test and one call while text flows.
-                if event.__class__ is TextDelta:
-                    text = event.text
-                    if text:
-                        if ttft_ms is None:
-                            ttft_ms = self._first_output(began)
-                        text_out(text)
-                        if delay:
-                            await asyncio.sleep(delay)
-                    continue
-                match event:
-                    case ReasoningDelta(text, signature):
-                        if ttft_ms is None:
-                            ttft_ms = self._first_output(began)
-                        if signature is not None:
-                            stream.sign_reasoning(signature)
-                        if text:
-                            out.reasoning(text)
-                            if delay:
-                                await asyncio.sleep(delay)
-                    case ToolCallStart(call_id, name, index):
-                        if ttft_ms is None:
-                            ttft_ms = self._first_output(began)
-                        self._emit(stream.tool_call_start(call_id, name, index))
-                    case ToolCallDelta(call_id, fragment):
-                        self._emit(stream.tool_call_delta(call_id, fragment))
-                    case ToolCallEnd(call_id, name, arguments, text, signature):
-                        self._emit(stream.tool_call_end(call_id, name, arguments, text, signature))
-                    case Source():
-                        self._emit(stream.source(_present(event)))
-                    case Refusal(text):
-                        if ttft_ms is None:
-                            ttft_ms = self._first_output(began)
-                        refusal.append(text)
-                    case Usage(input_tokens, output_tokens, cached, reasoning):
-                        stream.record_usage(input_tokens, output_tokens, cached, reasoning)
-                    case Metadata(data):  # e.g. which fallback provider answered
-                        self._emit(stream.metadata(dict(data)))
-                    case AttemptFailed(provider, code, next_provider):
-                        self._count_failed_attempt(provider, code, next_provider)
-                    case Finish():
-                        finish = event
-        finally:
-            # Close the provider's generator (and with it the upstream request) however
-            # the loop ended: finished, failed, or cancelled mid-read.
-            close = getattr(events, "aclose", None)
-            if close is not None:
-                await close()
-        if finish is None:
-            raise ProviderError("the provider's stream ended without its final frame")
+    def _final_metadata(
+        self, finish: Finish, ttft_ms: int | None, refusal: list[str]
+    ) -> dict[str, object]:
         usage = {k: v for k, v in self.stream.usage().items() if k != "estimated"}
         metadata: dict[str, object] = {
             "usage": usage,
