@@ -168,7 +168,8 @@ class _WsReader:
             rec.done += 1
             self._ended()
         elif type_ == "ready":
-            rec.server_limits = event["data"]["limits"]
+            # The reference servers of bench/refs announce no limits.
+            rec.server_limits = event["data"].get("limits", {})
         elif type_ == "error":
             rec.error(event["data"]["code"])
             if session is None and event["data"].get("ref", {}).get("type") == "start":
