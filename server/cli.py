@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import logging
 import os
 import signal
@@ -100,6 +101,22 @@ def _loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None
     return uvloop.new_event_loop
 
 
+# Allocations of container objects between two young-generation collections (CPython's
+# default is 700). Every streamed event is a dict: at the default, thousands of live
+# sessions mean a collection every few hundred events and a full one every few seconds,
+# each walking every live session (measured: 12-15 % of the CPU of streaming).
+GC_THRESHOLD = 20_000
+
+
+def collect_garbage_for_a_server() -> None:
+    """After start-up: what is loaded now (modules, provider SDKs, config) lives as long as
+    the process, so collections stop walking it (gc.freeze), and young collections run
+    less often. Reference counting still frees every event at once; only cycles wait."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
+
+
 async def serve(config: Config) -> None:
     """Serve until SIGINT or SIGTERM, then shut down gracefully."""
     stop = asyncio.Event()
@@ -107,6 +124,7 @@ async def serve(config: Config) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     running = await start_server(config)
+    collect_garbage_for_a_server()
     logger.info(
         "tokenmux listening on %s (providers: %s, loop: %s)",
         running.url,
