@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-
-from server.sessions.outbox import Outbox
+from typing import Protocol
 
 __all__ = [
+    "OpenQueue",
     "SessionTally",
     "Tallies",
     "TransportTally",
@@ -73,10 +73,21 @@ class TransportTally:
         self.merged = 0  # chunks merged into a queued one, from outboxes already closed
 
 
+class OpenQueue(Protocol):
+    """What /metrics reads of an open stream's queue (a sessions.outbox.Outbox)."""
+
+    merged: int
+
+    @property
+    def queued_bytes(self) -> int: ...
+
+    def __len__(self) -> int: ...
+
+
 class Tallies:
     """The application's counters (one per app; read by the /metrics collector)."""
 
     def __init__(self) -> None:
         self.ws = TransportTally()
         self.sse = TransportTally()
-        self.sse_streams: set[Outbox] = set()  # open SSE outboxes (queue depth, merges)
+        self.sse_streams: set[OpenQueue] = set()  # open SSE outboxes (queue depth, merges)

@@ -21,8 +21,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_late
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from server.metrics import Tallies, TransportTally
-from server.sessions.outbox import Outbox
+from server.metrics import OpenQueue, Tallies, TransportTally
 from server.state import CONNECTIONS, MANAGER, METRICS, TALLIES, Connections
 from server.transports.metrics_registry import AppMetrics
 
@@ -53,7 +52,7 @@ def _live_families(app: web.Application) -> list[Metric]:
     """Everything read from live objects; runs on the event loop (no locks needed)."""
     tallies = app[TALLIES]
     connections: Connections = app[CONNECTIONS]
-    outboxes: list[Outbox] = [c.outbox for c in connections]
+    outboxes: list[OpenQueue] = [c.outbox for c in connections]
     outboxes.extend(tallies.sse_streams)
     open_connections = GaugeMetricFamily(
         "tokenmux_open_connections", "Open client connections.", labels=["transport"]
