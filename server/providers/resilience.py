@@ -124,10 +124,18 @@ class ResilientProvider:
         # session holds every frame of its provider chain, and each async generator layer
         # costs memory and a resumption per token.
         error: ProviderError | None = None
-        for position, route in enumerate(self._routes):
+        routes = self._routes
+        # Counters, not enumerate()/range() iterators: this frame lives as long as the
+        # session, and so would they.
+        position = -1
+        while position + 1 < len(routes):
+            position += 1
+            route = routes[position]
             asked = request if position == 0 else replace(request, model=None)
             policy = route.policy
-            for attempt in range(1, policy.max_attempts + 1):
+            attempt = 0
+            while attempt < policy.max_attempts:
+                attempt += 1
                 if position and attempt == 1:
                     logger.info("%s: falling back to %s", self.name, route.provider.name)
                 announce = position > 0

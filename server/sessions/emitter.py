@@ -39,18 +39,24 @@ class Emitter:
     def text(self, text: str) -> Envelope | None:
         """Queue ``text`` as a new chunk and return it, or merge it and return None."""
         # The per-token path: one attribute test while the reader keeps up.
-        if self.sink.lagging and self._merged("content_chunk", text):
+        sink = self.sink
+        if sink.lagging and self._merged("content_chunk", text):
             return None
-        envelope = self._newest_chunk = self.stream.chunk(text)
-        self.sink.send(envelope)
+        envelope = self.stream.chunk(text)
+        sink.send(envelope)
+        # Kept only while the reader lags, the one time text may merge into it: an idle
+        # session holding its last chunk (two dicts) would cost every live session.
+        self._newest_chunk = envelope if sink.lagging else None
         return envelope
 
     def reasoning(self, text: str) -> Envelope | None:
         """Queue ``text`` as a new reasoning chunk, or merge it, as ``text()`` does."""
-        if self.sink.lagging and self._merged("reasoning_chunk", text):
+        sink = self.sink
+        if sink.lagging and self._merged("reasoning_chunk", text):
             return None
-        envelope = self._newest_chunk = self.stream.reasoning(text)
-        self.sink.send(envelope)
+        envelope = self.stream.reasoning(text)
+        sink.send(envelope)
+        self._newest_chunk = envelope if sink.lagging else None  # as in text()
         return envelope
 
     def _merged(self, kind: str, text: str) -> bool:

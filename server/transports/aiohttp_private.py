@@ -42,7 +42,7 @@ def _private(owner: object, name: str, what: str) -> Any:
 class _FlowControl:
     """aiohttp's write-side flow control of one connection (its BaseProtocol)."""
 
-    __slots__ = ("_drain_helper", "_protocol")
+    __slots__ = ("_protocol",)
 
     def __init__(self, protocol: Any) -> None:
         self._protocol = protocol
@@ -51,8 +51,9 @@ class _FlowControl:
         _private(protocol, "writing_paused", "the transport's pause state")
         # BaseProtocol._drain_helper(): the wait aiohttp's own writers do while paused. It
         # stands in for ``await ws.send_*()`` / ``await response.write()`` draining, which
-        # we cannot call because we write to the transport ourselves.
-        self._drain_helper = _private(protocol, "_drain_helper", "waiting while paused")
+        # we cannot call because we write to the transport ourselves. Looked up here to
+        # fail early, and again when needed (no bound method held by every open stream).
+        _private(protocol, "_drain_helper", "waiting while paused")
 
     @property
     def paused(self) -> bool:
@@ -62,7 +63,7 @@ class _FlowControl:
     async def drain(self) -> None:
         """Wait until the transport accepts more (at once when it is not paused)."""
         if self._protocol.writing_paused and self._protocol.transport is not None:
-            await self._drain_helper()
+            await self._protocol._drain_helper()
 
 
 class WsTransport(_FlowControl):

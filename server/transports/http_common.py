@@ -30,7 +30,7 @@ def client_address(request: web.Request) -> str:
     """The client's address: the peer's, or behind a trusted proxy the rightmost
     X-Forwarded-For entry that is not itself a trusted proxy (entries further left are
     whatever the client claimed)."""
-    peer = request.remote or "unknown"
+    peer = _peer(request)
     trusted = request.app[CONFIG].server.trusted_proxies
     if peer not in trusted:
         return peer
@@ -39,6 +39,16 @@ def client_address(request: web.Request) -> str:
             if address and address not in trusted:
                 return address
     return peer
+
+
+def _peer(request: web.Request) -> str:
+    """``request.remote``, without the answer cached on the request: a table of its own
+    that every open stream would hold."""
+    transport = request.transport
+    peername = transport.get_extra_info("peername") if transport is not None else None
+    if isinstance(peername, (list, tuple)):
+        return str(peername[0])
+    return str(peername) if peername else "unknown"
 
 
 def json_response(body: dict[str, Any], status: int = 200) -> web.Response:

@@ -66,7 +66,7 @@ class _Direct:
     end of the stream, an overflow, a keep-alive, a failure) wakes the handler task instead.
     """
 
-    __slots__ = ("_loop", "body", "encode", "ended", "failure", "outbox", "scheduled", "signal")
+    __slots__ = ("_loop", "body", "encoder", "ended", "failure", "outbox", "scheduled", "signal")
 
     def __init__(
         self,
@@ -80,7 +80,7 @@ class _Direct:
         self.body = ChunkedBody(request, response)
         self.outbox = outbox
         self.signal = signal
-        self.encode = encoder.encode
+        self.encoder = encoder
         self.scheduled = False
         self.ended = False
         self.failure: Exception | None = None  # what broke flush(); the handler ends on it
@@ -100,7 +100,7 @@ class _Direct:
         if not batch:
             return
         try:
-            data = self.encode(batch)
+            data = self.encoder.encode(batch)
             # An encoder may have nothing to say for a batch (a format without an event for
             # each envelope); an empty chunk would be the chunked body's terminator.
             if data:
