@@ -142,6 +142,34 @@ def _filler(state: int, count: int, *, sentences: bool) -> Iterator[str]:
         yield ("" if n == 0 and not sentences else " ") + word + end
 
 
+# The reply's filler as TextDelta events, built once and shared (they are immutable):
+# [word][capitalised][ends a sentence], the tokens _filler(sentences=True) draws.
+_FILLER_DELTAS = tuple(
+    tuple(
+        tuple(
+            TextDelta(" " + (word.capitalize() if capital else word) + ("." if end else ""))
+            for end in (False, True)
+        )
+        for capital in (False, True)
+    )
+    for word in _WORDS
+)
+
+
+def _reply(request: ProviderRequest, max_tokens: int) -> Iterator[TextDelta]:
+    """``iter_sim_tokens`` as events, the filler drawn here and taken ready-made from
+    ``_FILLER_DELTAS``: per token an LCG step and an index, not nested generators and a
+    new event each (the per-token path of every simulated session)."""
+    for token in _TOKEN.findall(_reply_head(request.messages)):
+        yield TextDelta(token)
+    state, words, capital, last = _seed(request, ""), len(_WORDS), True, max_tokens - 1
+    for n in range(max_tokens):
+        state = (state * 6364136223846793005 + 1442695040888963407) & 0xFFFFFFFFFFFFFFFF
+        ends = n % 12 == 11
+        yield _FILLER_DELTAS[(state >> 33) % words][capital][ends or n == last]
+        capital = ends
+
+
 def sim_arguments(tool: Tool) -> dict[str, Any]:
     """Arguments that satisfy ``tool``'s required properties, the same every time."""
     properties = tool.parameters.get("properties") or {}
@@ -218,7 +246,10 @@ class SimProvider:
             next_fault = min(faults, default=-1)
             i = -1  # after the loop, i + 1 is how many tokens were sent
             for event in script:
-                if not (isinstance(event, TextDelta | ReasoningDelta) and event.text):
+                # Per token: identity tests rather than isinstance() of a union.
+                kind = event.__class__
+                token = kind is TextDelta or kind is ReasoningDelta
+                if not (token and event.text):  # type: ignore[union-attr]
                     yield event  # not a token: no pacing, no fault
                     continue
                 i += 1
@@ -273,9 +304,9 @@ def _script(
         yield Finish("tool_calls", model, "tool_calls")
         return
     count = 0
-    for token in iter_sim_tokens(request, max_tokens):
+    for delta in _reply(request, max_tokens):
         count += 1
-        yield TextDelta(token)
+        yield delta
     for n in range(sources):
         title = f"Simulated source {n + 1}"
         yield Source(f"https://example.com/sim/{n + 1}", title, None, n)
