@@ -40,8 +40,15 @@ test: nginx lint typecheck test-python test-js test-browser
 bench: $(VENV)/.installed-dev
 	PYTHONASYNCIODEBUG= $(PY) bench/run.py
 
-test-python: $(VENV)/.installed-dev $(REDIS_SERVER)
+# tests/examples runs examples/express_app with its own node_modules (Express).
+EXPRESS_EXAMPLE := examples/express_app/node_modules/.installed
+
+test-python: $(VENV)/.installed-dev $(REDIS_SERVER) $(EXPRESS_EXAMPLE)
 	$(PY) -m pytest
+
+$(EXPRESS_EXAMPLE): examples/express_app/package.json examples/express_app/package-lock.json
+	cd examples/express_app && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 $(NODE_MODULES): $(JS)/package.json $(JS)/package-lock.json
 	cd $(JS) && npm ci --no-audit --no-fund --loglevel=error
@@ -67,15 +74,16 @@ test-browser: $(VENV)/.installed $(NODE_MODULES) $(CHROMIUM)
 	cd $(JS) && CHROMIUM_PATH=$(CHROMIUM) node --test --test-concurrency=1 test/browser/*.test.js
 
 lint: $(VENV)/.installed-dev
-	$(VENV)/bin/ruff check server tokenmux tests fuzz scripts bench
-	$(VENV)/bin/ruff format --check server tokenmux tests fuzz scripts bench
+	$(VENV)/bin/ruff check server tokenmux tests fuzz scripts bench examples
+	$(VENV)/bin/ruff format --check server tokenmux tests fuzz scripts bench examples
 
 typecheck: $(VENV)/.installed-dev
 	$(VENV)/bin/mypy
 
 format: $(VENV)/.installed-dev
-	$(VENV)/bin/ruff format server tokenmux tests bench
-	$(VENV)/bin/ruff check --fix server tokenmux tests bench
+	$(VENV)/bin/ruff format server tokenmux tests bench examples
+	$(VENV)/bin/ruff check --fix server tokenmux tests bench examples
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis $(JS)/node_modules test-artifacts
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis $(JS)/node_modules test-artifacts \
+		examples/express_app/node_modules

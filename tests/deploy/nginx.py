@@ -18,9 +18,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-__all__ = ["NGINX_CONF", "find_nginx", "render_config", "run_nginx"]
+__all__ = ["NGINX_APP_CONF", "NGINX_CONF", "find_nginx", "render_config", "run_nginx"]
 
 NGINX_CONF = Path(__file__).resolve().parents[2] / "deploy" / "nginx.conf"
+NGINX_APP_CONF = NGINX_CONF.with_name("nginx-app.conf")
 
 
 def find_nginx() -> str | None:
@@ -28,8 +29,11 @@ def find_nginx() -> str | None:
     return shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
 
 
-def render_config(template: str, *, prefix: Path, listen: str, upstream: str) -> str:
-    """The shipped config with its site-specific lines pointed at ``prefix`` and ports."""
+def render_config(
+    template: str, *, prefix: Path, listen: str, upstream: str, app: str | None = None
+) -> str:
+    """A shipped config with its site-specific lines pointed at ``prefix`` and ports
+    (``app``: the address of the app next to tokenmux, for deploy/nginx-app.conf)."""
     temp_paths = "".join(
         f"\n    {kind}_temp_path {prefix}/{kind};"
         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
@@ -42,6 +46,8 @@ def render_config(template: str, *, prefix: Path, listen: str, upstream: str) ->
         (r"^        listen 80;.*$", f"        listen {listen};"),
         (r"^        server 127\.0\.0\.1:8080;.*$", f"        server {upstream};"),
     ]
+    if app is not None:
+        rules.append((r"^        server 127\.0\.0\.1:8000;.*$", f"        server {app};"))
     for pattern, replacement in rules:
         template, count = re.subn(pattern, replacement, template, flags=re.M)
         if count != 1:
@@ -49,20 +55,25 @@ def render_config(template: str, *, prefix: Path, listen: str, upstream: str) ->
     return template
 
 
-def _write_config(prefix: Path, listen: str, upstream: str) -> None:
-    config = render_config(NGINX_CONF.read_text(), prefix=prefix, listen=listen, upstream=upstream)
+def _write_config(prefix: Path, listen: str, upstream: str, conf: Path, app: str | None) -> None:
+    config = render_config(
+        conf.read_text(), prefix=prefix, listen=listen, upstream=upstream, app=app
+    )
     (prefix / "nginx.conf").write_text(config)
     os.chmod(prefix, 0o755)  # workers run as nobody when the master is root
 
 
 @asynccontextmanager
-async def run_nginx(nginx: str, prefix: Path, upstream: str) -> AsyncIterator[str]:
-    """nginx in front of ``upstream`` (host:port); yields its base URL; stops it after."""
+async def run_nginx(
+    nginx: str, prefix: Path, upstream: str, *, conf: Path = NGINX_CONF, app: str | None = None
+) -> AsyncIterator[str]:
+    """nginx (``conf``) in front of ``upstream`` (host:port) and, for a config with an app
+    next to tokenmux, ``app``; yields its base URL; stops it after."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(128)
     port = listener.getsockname()[1]
-    await asyncio.to_thread(_write_config, prefix, f"127.0.0.1:{port}", upstream)
+    await asyncio.to_thread(_write_config, prefix, f"127.0.0.1:{port}", upstream, conf, app)
     listener.set_inheritable(True)
     proc = await asyncio.create_subprocess_exec(
         nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e", str(prefix / "error.log"),
