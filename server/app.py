@@ -13,10 +13,11 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_response import StreamResponse
 
+from server.cache import build_cache
 from server.config import Config
 from server.errors import ConfigError, ServerShutdown
 from server.protocol.envelope import EventType
-from server.providers.registry import build_registry
+from server.providers.registry import ProviderRegistry, build_registry
 from server.ratelimit import ClientLimits
 from server.sessions.manager import SessionManager
 from server.sessions.store import build_store
@@ -66,8 +67,7 @@ def make_app(config: Config) -> web.Application:
 
 async def _sessions(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
-    # In a thread: it imports the configured providers' SDKs, which reads many files.
-    providers = await asyncio.to_thread(build_registry, config.providers)
+    providers = await asyncio.to_thread(_build_providers, config)
     store = build_store(
         config.store, grace_s=config.resume.grace_s, buffer_events=config.resume.buffer_events
     )
@@ -80,6 +80,14 @@ async def _sessions(app: web.Application) -> AsyncIterator[None]:
         await manager.shutdown()
         await store.aclose()
         await providers.aclose()
+
+
+def _build_providers(config: Config) -> ProviderRegistry:
+    """The providers behind the content cache. Run in a thread: it imports the configured
+    providers' SDKs (and redis for a Redis cache), which reads many files."""
+    cache = build_cache(config.cache, config.store)
+    paced = config.cache.replay == "paced"
+    return build_registry(config.providers, cache, paced_replay=paced)
 
 
 async def stop_gracefully(app: web.Application) -> None:

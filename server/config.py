@@ -25,6 +25,7 @@ from server.protocol.validate import parse_params
 
 __all__ = [
     "AuthConfig",
+    "CacheConfig",
     "Config",
     "LimitsConfig",
     "ProviderConfig",
@@ -91,6 +92,16 @@ class StoreConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class CacheConfig:
+    type: str = "none"  # none | memory (this process) | redis (shared, at url or store.url)
+    max_entries: int = 1000  # least recently used entries go first past this ...
+    max_bytes: int = 67_108_864  # ... or past this many bytes of stored events
+    ttl_s: float = 3600.0  # an entry is served for this long after it was stored
+    replay: str = "fast"  # fast: at once; paced: at the original stream's pace
+    url: str | None = None  # type redis: the server; None: store.url
+
+
+@dataclass(frozen=True, slots=True)
 class AuthConfig:
     tokens: list[str] = field(default_factory=list)  # bearer tokens; empty: no auth
     allowed_origins: list[str] = field(default_factory=list)  # exact; empty: any origin
@@ -122,6 +133,10 @@ class ProviderConfig:
     # Deadlines per attempt; either one ends the session with provider_timeout.
     first_token_timeout_s: float = 60.0  # request sent -> first progress (text, reasoning, call)
     stall_timeout_s: float = 30.0  # longest quiet gap between chunks
+    # After text was sent: off (the session fails) or continue (the next fallback goes on
+    # from the text so far; the joined text comes from two models).
+    failover: str | bool = "off"  # YAML reads a bare off as false: the same
+    cache: bool = False  # every request through the content cache (unless params.cache: false)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +155,7 @@ class Config:
     sse: SseConfig = field(default_factory=SseConfig)
     resume: ResumeConfig = field(default_factory=ResumeConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
+    cache: CacheConfig = field(default_factory=CacheConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
     rate_limits: RateLimitsConfig = field(default_factory=RateLimitsConfig)
     providers: ProvidersConfig = field(default_factory=ProvidersConfig)
@@ -210,6 +226,12 @@ def _check(config: Config) -> None:
         raise ConfigError(
             "store.type: redis needs the redis package: pip install 'tokenmux[redis]'"
         )
+    _check_cache(config.cache)
+    for name, entry in config.providers.entries.items():
+        if entry.failover not in ("off", "continue", False):
+            raise ConfigError(f"providers.{name}.failover: must be off or continue")
+        if entry.cache and config.cache.type == "none":
+            raise ConfigError(f"providers.{name}.cache: needs a cache (cache.type memory or redis)")
     for name in ("heartbeat_s", "op_timeout_s"):
         if getattr(config.store, name) <= 0:
             raise ConfigError(f"store.{name}: must be positive")
@@ -225,6 +247,22 @@ def _check(config: Config) -> None:
         raise ConfigError("limits.outbox_max_bytes: must not be below limits.outbox_merge_bytes")
     if not 0 <= config.server.port <= 65535:
         raise ConfigError("server.port: must be from 0 to 65535")
+
+
+def _check_cache(cache: CacheConfig) -> None:
+    if cache.type not in ("none", "memory", "redis"):
+        raise ConfigError("cache.type: must be none, memory or redis")
+    if cache.type == "redis" and importlib.util.find_spec("redis") is None:
+        raise ConfigError(
+            "cache.type: redis needs the redis package: pip install 'tokenmux[redis]'"
+        )
+    if cache.replay not in ("fast", "paced"):
+        raise ConfigError("cache.replay: must be fast or paced")
+    for name in ("max_entries", "max_bytes"):
+        if getattr(cache, name) < 1:
+            raise ConfigError(f"cache.{name}: must be at least 1")
+    if cache.ttl_s <= 0:
+        raise ConfigError("cache.ttl_s: must be above 0")
 
 
 def _build(cls: Any, raw: Any, prefix: str) -> Any:

@@ -392,7 +392,7 @@ MAX_STOP = 16
 
 def parse_params(raw: Any, field: str) -> dict[str, Any]:
     """Check every ``params`` key: the generation parameters, ``provider_options`` (an
-    object merged verbatim upstream), the simulator's knobs and ``model``. Any other key
+    object merged verbatim upstream), the simulator's knobs, ``cache`` and ``model``. Any other key
     is refused, naming it."""
     if raw is None:
         return {}
@@ -422,6 +422,9 @@ def parse_params(raw: Any, field: str) -> dict[str, Any]:
         elif key == "refusal":
             if not isinstance(value, bool | str):
                 raise _invalid(where, "must be true or the refusal text")
+        elif key == "cache":  # the content cache (server/cache/), never sent upstream
+            if not isinstance(value, bool):
+                raise _invalid(where, "must be true or false")
         elif key == "provider_options":
             if not isinstance(value, dict):
                 raise _invalid(where, "must be an object (merged into the upstream request)")

@@ -1,10 +1,13 @@
 """Build provider adapters from config and look them up by name.
 
 Every entry becomes its adapter wrapped in a ResilientProvider (retries, fallbacks,
-deadlines). An entry whose type needs an API key (openai, openai_responses, anthropic,
-gemini) and whose ``api_key`` is empty is skipped with a warning, so the shipped config can
-list the real providers as ``${OPENAI_API_KEY:-}`` and still start with no keys at all; a
-skipped entry is also dropped from every ``fallbacks`` list. Naming a skipped entry as
+deadlines), itself behind a CachedProvider (the content cache, for the requests that use
+it; the others reach the chain directly).
+
+An entry whose type needs an API key (openai, openai_responses, anthropic, gemini) and
+whose ``api_key`` is empty is skipped with a warning, so the shipped config can list the
+real providers as ``${OPENAI_API_KEY:-}`` and still start with no keys at all; a skipped
+entry is also dropped from every ``fallbacks`` list. Naming a skipped entry as
 ``providers.default`` is a start-up error.
 """
 
@@ -15,6 +18,8 @@ import logging
 from collections.abc import Callable
 from typing import TypeAlias
 
+from server.cache.base import ContentCache
+from server.cache.provider import CachedProvider
 from server.config import ProviderConfig, ProvidersConfig
 from server.errors import ConfigError, ErrorCode, SessionError
 from server.providers.base import Provider
@@ -58,11 +63,14 @@ NEEDS_KEY = frozenset({"openai", "openai_responses", "anthropic", "gemini"})
 class ProviderRegistry:
     """The configured providers, by name, and the default one."""
 
-    def __init__(self, providers: dict[str, Provider], default: str) -> None:
+    def __init__(
+        self, providers: dict[str, Provider], default: str, cache: ContentCache | None = None
+    ) -> None:
         if default not in providers:
             raise ConfigError(f"providers.default: {default!r} is not a configured provider")
         self._providers = providers
         self.default = default
+        self.cache = cache
 
     @property
     def names(self) -> list[str]:
@@ -78,10 +86,15 @@ class ProviderRegistry:
     async def aclose(self) -> None:
         for provider in self._providers.values():
             await provider.aclose()
+        if self.cache is not None:
+            await self.cache.aclose()
 
 
-def build_registry(config: ProvidersConfig) -> ProviderRegistry:
-    """One adapter per usable ``providers.<name>`` entry; the ``type`` picks the adapter."""
+def build_registry(
+    config: ProvidersConfig, cache: ContentCache | None = None, *, paced_replay: bool = False
+) -> ProviderRegistry:
+    """One adapter per usable ``providers.<name>`` entry; the ``type`` picks the adapter.
+    ``cache``: the content cache (config ``cache``), None when there is none."""
     adapters: dict[str, tuple[Provider, RetryPolicy]] = {}
     for name, entry in config.entries.items():
         if entry.type not in FACTORIES:
@@ -103,8 +116,10 @@ def build_registry(config: ProvidersConfig) -> ProviderRegistry:
                 raise ConfigError(f"providers.{name}.fallbacks: {other!r} is not another provider")
             if other in adapters:
                 routes.append(Route(*adapters[other]))
-        providers[name] = ResilientProvider(routes)
-    return ProviderRegistry(providers, config.default)
+        providers[name] = CachedProvider(
+            ResilientProvider(routes), cache, always=config.entries[name].cache, paced=paced_replay
+        )
+    return ProviderRegistry(providers, config.default, cache)
 
 
 def _policy(name: str, entry: ProviderConfig) -> RetryPolicy:

@@ -6,7 +6,8 @@ Three sources, so the hot path never calls into prometheus_client:
   provider errors, retries, fallbacks, cancel latency), updated once per session by a
   ``manager.on_session_end`` listener;
 - live state read at scrape time: open connections, live sessions, outbound queue depth,
-  and the per-event ``Tallies`` (events and bytes sent by type, chunks merged);
+  the per-event ``Tallies`` (events and bytes sent by type, chunks merged) and the content
+  cache's counters;
 - process CPU and memory, read from /proc in a worker thread (file reads block).
 """
 
@@ -21,6 +22,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_late
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from server.cache.base import CacheStats
 from server.metrics import OpenQueue, Tallies, TransportTally
 from server.state import CONNECTIONS, MANAGER, METRICS, TALLIES, Connections
 from server.transports.metrics_registry import AppMetrics
@@ -89,7 +91,26 @@ def _live_families(app: web.Application) -> list[Metric]:
     )
     families.extend(_transport_families(tallies))
     families.extend(_store_families(app[MANAGER].store.health()))
+    cache = app[MANAGER].providers.cache
+    if cache is not None:
+        families.extend(_cache_families(cache.stats))
     return families
+
+
+def _cache_families(stats: CacheStats) -> Iterator[Metric]:
+    """The content cache: hits, misses and what it holds (config ``cache``)."""
+    for name, help_text in (
+        ("hits", "Requests answered from the content cache."),
+        ("misses", "Cacheable requests sent to the provider."),
+        ("stores", "Finished streams stored in the content cache."),
+        ("evictions", "Entries evicted (least recently used) to stay within the limits."),
+        ("errors", "Content cache round trips to Redis that failed."),
+    ):
+        yield CounterMetricFamily(f"tokenmux_cache_{name}", help_text, value=getattr(stats, name))
+    yield GaugeMetricFamily("tokenmux_cache_entries", "Entries in the content cache.",
+                            value=stats.entries)  # fmt: skip
+    yield GaugeMetricFamily("tokenmux_cache_bytes", "Bytes of events in the content cache.",
+                            value=stats.bytes)  # fmt: skip
 
 
 def _store_families(health: dict[str, Any]) -> Iterator[Metric]:

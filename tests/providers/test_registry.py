@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from server.cache.provider import CachedProvider
 from server.config import config_from_mapping, load_config
 from server.errors import ConfigError
 from server.providers.registry import build_registry
@@ -17,8 +18,8 @@ KEYS = {"OPENAI_API_KEY": "k1", "ANTHROPIC_API_KEY": "k2", "GEMINI_API_KEY": "k3
 
 
 def chain(provider: object) -> list[str]:
-    assert isinstance(provider, ResilientProvider)
-    return provider.chain
+    assert isinstance(provider, CachedProvider) and isinstance(provider.inner, ResilientProvider)
+    return provider.inner.chain
 
 
 def test_shipped_config_without_keys_serves_only_the_simulator() -> None:
