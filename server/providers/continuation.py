@@ -11,12 +11,14 @@ the longest repeat of the text's end it finds (or the whole restarted text).
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass, replace
+from typing import Any
 
 from server.protocol.envelope import Message
-from server.providers.base import ProviderRequest
+from server.providers.base import Finish, ProviderEvent, ProviderRequest, TextDelta
 
-__all__ = ["CONTINUE_INSTRUCTION", "OverlapTrimmer", "continuation_request"]
+__all__ = ["CONTINUE_INSTRUCTION", "Cut", "OverlapTrimmer", "continuation_request"]
 
 CONTINUE_INSTRUCTION = (
     "Your previous reply was cut off. Continue it from exactly where it stopped, as if "
@@ -42,6 +44,38 @@ def continuation_request(
             Message(role="user", content=CONTINUE_INSTRUCTION),
         )
     return replace(request, messages=(*request.messages, *turns), model=None)
+
+
+@dataclass(frozen=True, slots=True)
+class Cut:
+    """A stream that failed after text: the provider that failed and the text sent."""
+
+    provider: str
+    text: str
+
+    def announcement(self, to: str) -> dict[str, Any]:
+        """The ``metadata`` payload before the continuation's first event."""
+        return {"failover": {"from": self.provider, "to": to, "at_chars": len(self.text)}}
+
+    async def trimmed(
+        self, events: AsyncIterator[ProviderEvent]
+    ) -> AsyncGenerator[ProviderEvent, None]:
+        """A continuation's events with what it repeats of the text dropped; closing this
+        closes ``events`` (and the upstream request)."""
+        trimmer = OverlapTrimmer(self.text)
+        try:
+            async for event in events:
+                if isinstance(event, TextDelta):
+                    if text := trimmer.feed(event.text):
+                        yield TextDelta(text)
+                    continue
+                if isinstance(event, Finish) and (rest := trimmer.flush()):
+                    yield TextDelta(rest)
+                yield event
+        finally:
+            close = getattr(events, "aclose", None)
+            if close is not None:
+                await close()
 
 
 class OverlapTrimmer:

@@ -58,6 +58,9 @@ def _factory(type_: str, entry_name: str) -> Factory:
 
 
 NEEDS_KEY = frozenset({"openai", "openai_responses", "anthropic", "gemini"})
+# Types whose API continues a conversation's trailing assistant turn as it is (prefill);
+# the others are asked to continue by an instruction (failover: continue).
+PREFILL = frozenset({"anthropic"})
 
 
 class ProviderRegistry:
@@ -115,9 +118,14 @@ def build_registry(
             if other not in config.entries or other == name:
                 raise ConfigError(f"providers.{name}.fallbacks: {other!r} is not another provider")
             if other in adapters:
-                routes.append(Route(*adapters[other]))
+                prefill = config.entries[other].type in PREFILL
+                routes.append(Route(*adapters[other], prefill=prefill))
+        failover = config.entries[name].failover == "continue"
         providers[name] = CachedProvider(
-            ResilientProvider(routes), cache, always=config.entries[name].cache, paced=paced_replay
+            ResilientProvider(routes, failover=failover),
+            cache,
+            always=config.entries[name].cache,
+            paced=paced_replay,
         )
     return ProviderRegistry(providers, config.default, cache)
 

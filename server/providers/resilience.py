@@ -21,6 +21,13 @@ cancels the read in flight (so the upstream connection closes) and counts as
 
 A fallback is asked with its own default model (the request's model names a model of the
 first provider) and announced by a ``Metadata`` event before its first chunk.
+
+With ``failover: continue`` on the provider asked for, a failure after text was sent hands
+the request to the next provider of the chain, which continues from that text
+(continuation.py: the request, and the trimming of what it repeats), announced by
+``metadata{failover: {from, to, at_chars}}``; it then has its own attempts, and may itself
+be continued by the next. Only text is continued: after reasoning alone, or once a tool
+call began, a failure ends the session as before.
 """
 
 from __future__ import annotations
@@ -41,8 +48,13 @@ from server.providers.base import (
     Provider,
     ProviderEvent,
     ProviderRequest,
+    TextDelta,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
     is_progress,
 )
+from server.providers.continuation import Cut, continuation_request
 
 __all__ = ["ResilientProvider", "RetryPolicy"]
 
@@ -93,13 +105,17 @@ class RetryPolicy:
 class Route:
     provider: Provider
     policy: RetryPolicy
+    prefill: bool = False  # continues a trailing assistant turn (failover: continue)
 
 
 class ResilientProvider:
     """A Provider that runs its chain of routes with retries and deadlines."""
 
-    def __init__(self, routes: Sequence[Route], *, rng: random.Random | None = None) -> None:
+    def __init__(
+        self, routes: Sequence[Route], *, rng: random.Random | None = None, failover: bool = False
+    ) -> None:
         self._routes = tuple(routes)
+        self._failover = failover
         self._rng = rng or random.Random()
         self.name = routes[0].provider.name
         self.default_model = routes[0].provider.default_model
@@ -125,13 +141,19 @@ class ResilientProvider:
         # costs memory and a resumption per token.
         error: ProviderError | None = None
         routes = self._routes
+        failover = self._failover  # off for good once a tool call began
+        said: list[str] = []  # with failover on: the text passed on, for a continuation
+        cut: Cut | None = None  # set once a provider failed after text
         # Counters, not enumerate()/range() iterators: this frame lives as long as the
         # session, and so would they.
         position = -1
         while position + 1 < len(routes):
             position += 1
             route = routes[position]
-            asked = request if position == 0 else replace(request, model=None)
+            if cut is not None:
+                asked = continuation_request(request, cut.text, prefill=route.prefill)
+            else:
+                asked = request if position == 0 else replace(request, model=None)
             policy = route.policy
             attempt = 0
             while attempt < policy.max_attempts:
@@ -139,9 +161,11 @@ class ResilientProvider:
                 if position and attempt == 1:
                     logger.info("%s: falling back to %s", self.name, route.provider.name)
                 announce = position > 0
-                progressed = finished = False
+                progressed = finished = continued = False
                 deadline = _Deadline(policy.first_token_timeout_s, policy.stall_timeout_s)
                 events = route.provider.stream(asked)
+                if cut is not None:
+                    events = cut.trimmed(events)
                 try:
                     while True:
                         deadline.waiting = True
@@ -164,7 +188,16 @@ class ResilientProvider:
                             deadline.touch()
                         if announce:
                             announce = False
-                            yield Metadata(self._answered_by(route, attempt))
+                            yield Metadata(
+                                self._answered_by(route, attempt)
+                                if cut is None
+                                else cut.announcement(route.provider.name)
+                            )
+                        if failover:
+                            if isinstance(event, TextDelta):
+                                said.append(event.text)
+                            elif isinstance(event, ToolCallStart | ToolCallDelta | ToolCallEnd):
+                                failover = False  # a call cannot be taken over half-way
                         finished = isinstance(event, Finish)
                         yield event
                     if not finished:
@@ -173,15 +206,23 @@ class ResilientProvider:
                         )
                     return
                 except ProviderError as exc:
-                    if progressed or not exc.retryable:
-                        raise
                     error = exc
+                    continued = progressed and failover and any(said) and position + 1 < len(routes)
+                    if not continued and (progressed or not exc.retryable):
+                        raise
                 finally:
                     # The attempt's upstream request is closed before any retry waits.
                     deadline.close()
                     close = getattr(events, "aclose", None)
                     if close is not None:
                         await close()
+                if continued:
+                    following = routes[position + 1].provider.name
+                    logger.info("%s failed after text: %s continues it", route.provider.name,
+                                following)  # fmt: skip
+                    yield AttemptFailed(route.provider.name, error.code, following)
+                    cut = Cut(route.provider.name, "".join(said))
+                    break
                 delay = policy.delay(attempt, error, self._rng)
                 logger.info("%s attempt %d failed: %s", route.provider.name, attempt, error.code)
                 nexts = self._routes[position + 1 :] if delay is None else [route]
