@@ -20,6 +20,7 @@ import asyncio
 import json
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -70,6 +71,16 @@ async def latency_ms(url: str, prompts: list[str], params: dict[str, Any]) -> fl
     return statistics.median(times)
 
 
+def _wait_for_port(port: int) -> None:
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"redis-server did not listen on {port}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -79,6 +90,7 @@ def main() -> int:
     args = parser.parse_args()
     os.sched_setaffinity(0, {CLIENT_CORE})
     config = yaml.safe_load(BENCH_CONFIG.read_text())
+    config["limits"]["max_sessions_per_connection"] = max(args.sessions, 100)  # all at once
     redis = None
     if args.redis:
         port = free_port()
@@ -86,7 +98,7 @@ def main() -> int:
             [shutil.which("redis-server") or "/usr/bin/redis-server", "--port", str(port),
              "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL,
         )  # fmt: skip
-        time.sleep(0.3)
+        _wait_for_port(port)
         config["cache"] = {"type": "redis", "url": f"redis://127.0.0.1:{port}/0"}
     else:
         config["cache"] = {"type": "memory"}
