@@ -9,8 +9,11 @@ A miss streams from the provider while recording its events, and stores them onc
 provider finished (its Finish arrived and the stream ended): a stream that was cancelled
 or failed is never stored. A hit replays the stored events to the session, which makes
 them a normal session: the same envelopes, the same ``seq`` rules. It is announced by
-``metadata{cache: "hit"}`` (a miss by ``metadata{cache: "miss"}``). ``replay: paced``
-keeps the original timing; ``fast`` sends it all at once, yielding to the event loop every
+``metadata{cache: "hit"}`` (a miss by ``metadata{cache: "miss"}``), and its usage
+reports every input token as cached (``cached_input_tokens`` = ``input_tokens``, PROTOCOL
+section 9's field for input served from a cache; output counts are the stored answer's,
+and ``cache: "hit"`` says no provider was asked). ``replay: paced`` keeps the original
+timing; ``fast`` sends it all at once, yielding to the event loop every
 few events.
 """
 
@@ -30,6 +33,7 @@ from server.providers.base import (
     Provider,
     ProviderEvent,
     ProviderRequest,
+    Usage,
 )
 
 __all__ = ["CachedProvider"]
@@ -105,10 +109,16 @@ class CachedProvider:
                     await asyncio.sleep(wait)
             elif n % FAST_BURST == FAST_BURST - 1:
                 await asyncio.sleep(0)  # other sessions and cancels get their turn
-            yield event
+            yield _as_cached(event)
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+
+def _as_cached(event: ProviderEvent) -> ProviderEvent:
+    if isinstance(event, Usage):
+        return dataclasses.replace(event, cached_input_tokens=event.input_tokens)
+    return event
 
 
 async def _refuse() -> AsyncIterator[ProviderEvent]:

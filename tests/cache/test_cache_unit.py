@@ -11,13 +11,18 @@ from server.cache.base import cache_key, decode_entry, encode_entry
 from server.cache.memory import MemoryCache
 from server.config import config_from_mapping
 from server.errors import ConfigError
-from server.protocol.envelope import Message
+from server.protocol.envelope import Message, ReasoningConfig, Tool
 from server.providers.base import (
     Finish,
     Metadata,
     ProviderEvent,
     ProviderRequest,
+    ReasoningDelta,
+    Source,
     TextDelta,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
     Usage,
 )
 
@@ -33,15 +38,20 @@ OTHER_VALUES: dict[str, Any] = {
     "model": "m2",
     "system": "Be long.",
     "params": {"temperature": 0.6, "max_tokens": 10},
-    "tools": (),
+    "tools": (Tool(name="lookup", parameters={"type": "object"}),),
     "tool_choice": "none",
-    "reasoning": None,
+    "reasoning": ReasoningConfig(effort="high"),
 }
 ENTRY: list[tuple[float, ProviderEvent]] = [
+    (0.0, ReasoningDelta("Think", signature="sig")),
+    (0.0, ToolCallStart("c1", "lookup", 0)),
+    (0.0, ToolCallDelta("c1", '{"q": 1}')),
+    (0.0, ToolCallEnd("c1", "lookup", {"q": 1}, '{"q": 1}')),
+    (0.0, Source(url="https://example.com", title="Example")),
     (0.0, TextDelta("Hel")),
     (0.01, TextDelta("lo")),
     (0.02, Metadata({"x": 1})),
-    (0.03, Usage(3, 2)),
+    (0.03, Usage(3, 2, cached_input_tokens=1, reasoning_tokens=1)),
     (0.03, Finish("stop", "m1")),
 ]
 

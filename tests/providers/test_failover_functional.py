@@ -9,6 +9,7 @@ from server.providers.continuation import CONTINUE_INSTRUCTION
 from tests._client import WsClient, check_session
 from tests.conftest import ConfigFactory, Starter
 from tests.providers.conftest import entry
+from tests.providers.scripts import TOOL_LOOP
 from tests.providers.upstream import Reply, Upstream
 
 SENTENCE = "The quick brown fox jumps over the lazy dog."
@@ -71,4 +72,19 @@ async def test_off_by_default_a_mid_stream_failure_ends_the_session(
     events = await run(start, make_config, chain(upstream, "openai", failover="off"))
     end = check_session(events)
     assert end["reason"] == "error" and end["text"] == "The quick brown fox ju"
+    assert upstream.requests("model-b") == []
+
+
+async def test_a_failure_after_a_tool_call_began_is_not_continued(
+    start: Starter, make_config: ConfigFactory, upstream: Upstream
+) -> None:
+    upstream.plan("model-a", Reply(script=TOOL_LOOP, error_after=8))
+    server = await start(make_config(providers={"default": "a", **chain(upstream, "openai")}))
+    client = await WsClient.connect(server.url)
+    tool = {"name": "get_weather", "parameters": {"type": "object"}}
+    await client.start("s1", "Weather?", tools=[tool])
+    await client.until_ended({"s1"})
+    await client.close()
+    types = [e["type"] for e in client.events["s1"]]
+    assert "tool_call_start" in types and types[-2:] == ["error", "stream_end"], types
     assert upstream.requests("model-b") == []
