@@ -10,6 +10,9 @@ An entry that expired by its TTL stays counted in ``cache-lru`` and ``cache-byte
 until eviction reaches it (it is the least recently used, so first in line). The script
 names only its bookkeeping keys: meant for one Redis server, not Redis Cluster.
 
+At most ``IN_FLIGHT`` round trips run at once (redis-py's pool holds 100 connections and
+refuses more): a burst of sessions waits for a slot, within ``op_timeout_s``.
+
 Redis being unreachable never fails a session: a failed read is a miss, a failed write
 is dropped, both counted in ``stats.errors`` and logged.
 """
@@ -30,6 +33,7 @@ __all__ = ["RedisCache"]
 logger = logging.getLogger(__name__)
 
 FAILURES = (RedisError, OSError, TimeoutError)
+IN_FLIGHT = 32
 
 # KEYS: entry, lru, sizes, total. ARGV: blob, ttl_ms, now_ms, max_entries, max_bytes.
 # Returns {entries, bytes, evicted}.
@@ -76,11 +80,12 @@ class RedisCache:
         self._timeout_s = op_timeout_s
         self._put_script = client.register_script(_PUT)
         self._writes: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(IN_FLIGHT)
 
     async def get(self, key: str) -> Entry | None:
         name = self._prefix + key
         try:
-            async with asyncio.timeout(self._timeout_s):
+            async with asyncio.timeout(self._timeout_s), self._slots:
                 async with self._client.pipeline(transaction=False) as pipe:
                     pipe.get(name)
                     pipe.zadd(self._books[0], {name: _now_ms()}, xx=True)
@@ -110,7 +115,7 @@ class RedisCache:
 
     async def _put(self, name: str, blob: bytes) -> None:
         try:
-            async with asyncio.timeout(self._timeout_s):
+            async with asyncio.timeout(self._timeout_s), self._slots:
                 entries, total, evicted = await self._put_script(
                     keys=[name, *self._books],
                     args=[blob, self._ttl_ms, _now_ms(), self._max_entries, self._max_bytes],
