@@ -9,9 +9,11 @@ import re
 import sys
 from pathlib import Path
 
-__all__ = ["OutputLog", "spawn_server"]
+__all__ = ["ORPHANED_TASK", "OutputLog", "spawn_server"]
 
 ROOT = Path(__file__).resolve().parent.parent
+# What asyncio logs when it garbage-collects a task that was still pending: nobody owned it.
+ORPHANED_TASK = "Task was destroyed but it is pending"
 
 
 class OutputLog:
@@ -49,6 +51,11 @@ class OutputLog:
         self.task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self.task
+
+    def assert_no_orphaned_tasks(self) -> None:
+        """Fail if the process logged a pending task destroyed (a task nobody owned)."""
+        orphans = [line for line in self.lines if ORPHANED_TASK in line]
+        assert not orphans, "\n".join(orphans)
 
 
 async def spawn_server(config: Path) -> tuple[asyncio.subprocess.Process, OutputLog, str]:

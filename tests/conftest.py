@@ -7,6 +7,8 @@ fail the test.
 
 from __future__ import annotations
 
+import gc
+import logging
 import os
 
 os.environ.setdefault("PYTHONASYNCIODEBUG", "1")
@@ -19,6 +21,7 @@ from blockbuster import BlockBuster, blockbuster_ctx
 
 from server.app import RunningServer, start_server
 from server.config import Config, config_from_mapping
+from tests._process import ORPHANED_TASK
 
 ConfigFactory = Callable[..., Config]
 Starter = Callable[[Config], Awaitable[RunningServer]]
@@ -82,3 +85,28 @@ async def server(start: Callable[[Config], Any], make_config: ConfigFactory) -> 
 def blockbuster() -> Iterator[BlockBuster]:
     with blockbuster_ctx() as detector:
         yield detector
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture(autouse=True)
+def no_orphaned_tasks() -> Iterator[None]:
+    """Fail a test whose event loop garbage-collected a pending task: a task nobody owned
+    (nobody cancelled and awaited it). Child processes are checked by tests._process."""
+    records = _Records()
+    asyncio_logger = logging.getLogger("asyncio")
+    asyncio_logger.addHandler(records)
+    try:
+        yield
+        gc.collect()  # a task caught in a reference cycle is destroyed (and logged) here
+    finally:
+        asyncio_logger.removeHandler(records)
+    orphans = [m for m in records.messages if ORPHANED_TASK in m]
+    assert not orphans, "\n".join(orphans)

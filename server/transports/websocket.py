@@ -128,9 +128,14 @@ class WsConnection:
                     await asyncio.wait({self._writer}, timeout=bound_s)
                     break
         finally:
-            failed = self._ending is not None and not isinstance(self._ending, ConnectionEnded)
-            await self.scope.close("error" if failed else "cancelled")
-            await self._stop_writer()
+            # aiohttp cancels this handler when the client's TCP connection drops, which
+            # may be in the middle of this cleanup: it runs as its own task to the end.
+            ending = asyncio.create_task(self._end(), name="ws end")
+            try:
+                await asyncio.shield(ending)
+            except asyncio.CancelledError:
+                await asyncio.wait({ending})
+                raise
 
     def send_event(self, type_: EventType, data: dict[str, Any]) -> None:
         """Queue a connection-level event."""
@@ -324,12 +329,19 @@ class WsConnection:
         if abort is not None:
             abort()
 
+    async def _end(self) -> None:
+        """End the sessions (or detach them), then the writer task, whatever fails first."""
+        failed = self._ending is not None and not isinstance(self._ending, ConnectionEnded)
+        try:
+            await self.scope.close("error" if failed else "cancelled")
+        finally:
+            await self._stop_writer()
+
     async def _stop_writer(self) -> None:
         self.outbox.close()
         if self._writer is not None:
             self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
+            await asyncio.wait({self._writer})  # its outcome is its own: nothing to raise
 
 
 async def handle_websocket(request: web.Request) -> web.StreamResponse:

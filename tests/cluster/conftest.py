@@ -112,6 +112,7 @@ class Node:
                 self.process.kill()
         await self.process.wait()
         await self.output.aclose()
+        self.output.assert_no_orphaned_tasks()
 
 
 @pytest.fixture
@@ -148,4 +149,7 @@ async def cluster(redis: RedisServer, tmp_path: Path) -> AsyncIterator[Callable[
     try:
         yield launch
     finally:
-        await asyncio.gather(*(node.stop() for node in nodes))
+        stopped = await asyncio.gather(*(node.stop() for node in nodes), return_exceptions=True)
+        for outcome in stopped:
+            if isinstance(outcome, BaseException):
+                raise outcome
