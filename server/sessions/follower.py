@@ -5,12 +5,17 @@ shared log (the replay, then the live rest until ``stream_end``) into the client
 ``cancel`` is routed to the owner, whose ``stream_end{cancelled}`` then arrives through
 the log like every other event. The follower's scope owns its task: closing the scope
 stops the follower (and tells the owner the session is detached again).
+
+Each follower attaches under a name of its own and the epoch it found in the registry; a
+takeover by anyone else (a newer attach, or a resume on the owner) ends its relaying at
+the takeover mark in the log, silently, and its late release changes nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import Callable
 from contextlib import aclosing
 from typing import TYPE_CHECKING
@@ -20,7 +25,7 @@ from server.protocol.envelope import Resume
 from server.protocol.stream import EndReason
 from server.sessions.outbox import Sink
 from server.sessions.store import Control, RemoteSession, SessionStore
-from server.sessions.store.replay import token_key
+from server.sessions.store.replay import issued_at, token_key
 
 if TYPE_CHECKING:
     from server.sessions.manager import SessionScope
@@ -53,6 +58,7 @@ class Follower:
         self._decided = asyncio.Event()
         self._refusal: TokenmuxError | None = None
         self._ended = False
+        self._holder = secrets.token_hex(8)  # this attachment's name, for the owner
 
     @property
     def live(self) -> bool:
@@ -92,8 +98,9 @@ class Follower:
                 self._decided.set()
 
     async def _run(self) -> None:
+        token = self._request.resume_token
         try:
-            remote = await self._store.find(self.id, token_key(self._request.resume_token))
+            remote = await self._store.find(self.id, token_key(token), issued_s=issued_at(token))
             if remote is None:
                 raise SessionError(
                     "no resumable session matches this id and token", code=ErrorCode.UNAUTHORIZED
@@ -108,16 +115,22 @@ class Follower:
         self._decided.set()
         attached = remote.owner_alive and not remote.ended
         if attached:
-            self._store.send_control(remote.node, Control("attach", remote.key))
+            attach = Control("attach", remote.key, basis=remote.epoch, holder=self._holder)
+            self._store.send_control(remote.node, attach)
         if self._cancel_pending:
             self.cancel()
         logger.info("session %s resumed from node %s", self.id, remote.node)
+        log = self._store.events(remote, self._request.after_seq, self._holder)
         try:
-            async with aclosing(self._store.events(remote, self._request.after_seq)) as events:
+            async with aclosing(log) as events:
                 async for event in events:
-                    if event["type"] == "stream_end":
+                    if event["type"] == "stream_start":
+                        # Logged without its token; this client sent it, so it gets it back.
+                        event = {**event, "data": {**event["data"], "resume_token": token}}
+                    elif event["type"] == "stream_end":
                         self._ended = True
                     self._sink.send(event)
         finally:
             if attached and not self._ended:
-                self._store.send_control(remote.node, Control("release", remote.key))
+                release = Control("release", remote.key, holder=self._holder)
+                self._store.send_control(remote.node, release)

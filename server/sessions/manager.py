@@ -14,7 +14,9 @@ resumes in that time is cancelled.
 With a shared store (``store.type: redis``, server/sessions/store/) the registry entry and
 the events of each resumable session are also written there, so another node can resume
 it (as a Follower, which reads the shared log) and route ``cancel`` to this node; this
-node's own resume path stays the in-memory one.
+node's own resume path stays the in-memory one. Takeovers are numbered by the session's
+log (``EventLog.attach``): an attach or release from another node that a newer takeover
+has overtaken changes nothing here.
 
 Call order: ``start()`` after ``shutdown()`` began raises SessionError(shutting_down).
 """
@@ -25,7 +27,6 @@ import asyncio
 import contextlib
 import hmac
 import logging
-import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -41,7 +42,7 @@ from server.sessions.follower import Follower
 from server.sessions.outbox import DetachedSink, Sink
 from server.sessions.session import Session
 from server.sessions.store import ENDED, Control, EventLog, MemoryStore, SessionStore
-from server.sessions.store.replay import token_key
+from server.sessions.store.replay import new_token, token_key
 
 __all__ = ["SessionManager", "SessionScope"]
 
@@ -142,6 +143,8 @@ class SessionScope:
             self._check_room(session.id)
             session.scope._live.pop(session.id, None)  # a takeover: the old socket may be dead
             self._adopt(session)
+        if session.live:
+            self._manager.took_over(session)  # relays on other nodes stop
         self._manager.replay(session, request.after_seq, sink)
         return session
 
@@ -162,9 +165,11 @@ class SessionScope:
             else:
                 session.cancel(reason)
                 cancelled.append(session.task)
-        if cancelled:
-            await asyncio.wait([task for task in cancelled if task is not None])
-        self._manager.scopes.discard(self)
+        try:
+            if cancelled:
+                await asyncio.wait([task for task in cancelled if task is not None])
+        finally:
+            self._manager.scopes.discard(self)
 
     # Private methods.
 
@@ -237,6 +242,7 @@ class SessionManager:
         self._resumable: dict[str, Session] = {}
         self._expiry: dict[Session, asyncio.TimerHandle] = {}
         self._logs: dict[Session, EventLog] = {}
+        self._http_sessions: dict[str, Session] = {}  # started over HTTP, detached or not
         self._idle = asyncio.Event()
         self._idle.set()
         self._running = 0
@@ -286,7 +292,7 @@ class SessionManager:
         # SSE session is also logged in a shared store, where other nodes may cancel it.
         detach = start.on_disconnect == "detach"
         if self.resume.enabled and (detach or http):
-            token = secrets.token_urlsafe(24)
+            token = new_token(time.time())  # wall clock: other nodes read its issue time
             log = self.store.open_log(start.session, token_key(token), http=http)
             if detach or log is not None:
                 sink = ReplayingSink(ReplayBuffer(self.resume.buffer_events), sink, log)
@@ -304,6 +310,8 @@ class SessionManager:
             self._resumable[token_key(token)] = session
         if log is not None:
             self._logs[session] = log
+        if http:
+            self._http_sessions[session.id] = session
         return session
 
     def launch(self, session: Session) -> None:
@@ -361,21 +369,47 @@ class SessionManager:
         if control.scope == "http":
             if control.op == "cancel":
                 with contextlib.suppress(SessionError):
-                    self.http.cancel(control.key)
+                    self.cancel_http(control.key)
             return
         session = self._resumable.get(control.key)
         if session is None or not session.live:
             return
+        log = self._logs.get(session)
         if control.op == "cancel":
             session.cancel()
-        elif control.op == "attach":
+        elif control.op == "attach" and log is not None:
+            if not log.attach(control.basis, control.holder):
+                logger.info("session %s: ignoring an attach overtaken by a takeover", session.id)
+                return
             # Resumed elsewhere: a takeover, as on one node; it runs unseen here until then.
             if session.scope is not self.detached:
                 self.detach(session)
             self._cancel_expiry(session)
             logger.info("session %s resumed on another node", session.id)
-        elif control.op == "release" and session.scope is self.detached:
-            self._expire_later(session)
+        elif control.op == "release" and log is not None:
+            # Only the current holder's release counts; a late one from an old relay does not.
+            holder_left = log.release(control.holder)
+            if holder_left and session.scope is self.detached:
+                self._expire_later(session)
+
+    def took_over(self, session: Session) -> None:
+        """``session`` was resumed on this node: readers on other nodes stop relaying it."""
+        log = self._logs.get(session)
+        if log is not None:
+            log.take_over()
+
+    def cancel_http(self, session_id: str) -> bool:
+        """``POST /api/sessions/{id}/cancel`` here: a session started over HTTP on this
+        node, read here, detached, or read on another node. True: cancelling; False:
+        ended lately; SessionError(session_not_found) when this node does not know it."""
+        try:
+            return self.http.cancel(session_id)
+        except SessionError:
+            session = self._http_sessions.get(session_id)
+            if session is None or not session.live:
+                raise
+        session.cancel()
+        return True
 
     async def cancel_remote_http(self, session_id: str) -> bool | None:
         """Route ``POST /api/sessions/{id}/cancel`` to the node running that session: True
@@ -411,6 +445,8 @@ class SessionManager:
 
     def _task_done(self, session: Session) -> None:
         session.close_if_open()
+        if self._http_sessions.get(session.id) is session:
+            del self._http_sessions[session.id]
         log = self._logs.pop(session, None)
         if log is not None:
             self.store.close_log(log)

@@ -65,7 +65,7 @@ async def handle_cancel(request: web.Request) -> web.Response:
     session_id = request.match_info["session_id"]
     manager = request.app[MANAGER]
     try:
-        cancelled = manager.http.cancel(session_id)
+        cancelled = manager.cancel_http(session_id)
     except SessionError:
         # Not here: with a shared store it may run on another node, which is told.
         remote = await manager.cancel_remote_http(session_id)

@@ -70,6 +70,11 @@ class RedisServer:
         self.output = OutputLog(process.stdout)
         await self.output.wait_for("Ready to accept connections")
 
+    def freeze(self, frozen: bool) -> None:
+        """SIGSTOP (frozen) or SIGCONT: Redis stops answering, then carries on."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP if frozen else signal.SIGCONT)
+
     async def stop(self) -> None:
         if self.process is not None and self.process.returncode is None:
             self.process.kill()
@@ -137,7 +142,7 @@ async def cluster(redis: RedisServer, tmp_path: Path) -> AsyncIterator[Callable[
     nodes: list[Node] = []
 
     async def launch(**sections: Any) -> Node:
-        store = {"type": "redis", "url": redis.url, "heartbeat_s": HEARTBEAT_S}
+        store = {"type": "redis", "url": redis.url, "heartbeat_s": HEARTBEAT_S, "op_timeout_s": 1}
         config = merge(NODE_CONFIG, {"store": store, **sections})
         path = tmp_path / f"node{len(nodes)}.yaml"
         await asyncio.to_thread(path.write_text, json.dumps(config))

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import re
+import shutil
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -15,12 +17,14 @@ import pytest
 
 from server.sessions.store.redis import connect
 from tests._client import WsClient, check_session
+from tests._process import OutputLog
 from tests._sse import open_detached_sse, parse_eventsource
 from tests.cluster.conftest import HEARTBEAT_S, Node, RedisServer
 from tests.providers.conftest import entry
 from tests.providers.upstream import Reply, Upstream, start_upstream
 
 Cluster = Callable[..., Any]
+REDIS_CLI = os.environ.get("REDIS_CLI") or shutil.which("redis-cli") or "redis-cli"
 
 PARAMS = {"max_tokens": 60, "tokens_per_second": 300}
 
@@ -349,3 +353,262 @@ async def test_chat_cancel_on_another_node_stops_the_answer(
         assert b'{"type":"abort","reason":"cancelled"}' in rest
         assert rest.endswith(b"data: [DONE]\n\n")
         response.release()
+
+
+async def relay_through(nodes: list[Node], sid: str, cuts: list[int]) -> list[dict[str, Any]]:
+    """Start on ``nodes[0]``; after each cut lose the socket and resume on the next node."""
+    client, token = await start_detached(nodes[0], sid, params=PARAMS)
+    seen: list[dict[str, Any]] = []
+    for cut, node in zip(cuts, nodes[1:], strict=True):
+        await client.receive_until(lambda e, cut=cut: e.get("session") == sid and e["seq"] >= cut)
+        client.ws.transport.abort()
+        seen += client.events[sid]
+        client = await WsClient.connect(node.url)
+        await client.receive()
+        await resume(client, sid, token, seen[-1]["seq"])
+    async with asyncio.timeout(10):
+        await client.receive_until(lambda e: e.get("session") == sid or e["type"] == "error")
+        assert client.events[sid], client.connection_events  # resumed, not refused
+        await client.until_ended({sid})
+    await client.close()
+    return seen + client.events[sid]
+
+
+async def test_resume_across_three_nodes_at_random_cut_points(cluster: Cluster) -> None:
+    """A to B to C, each hop at a random seq: complete text, no gap, no duplicate."""
+    a, b, c = await cluster(), await cluster(), await cluster()
+    rng = random.Random()
+    hops = []
+    for i in range(8):
+        first = rng.randrange(0, 40)
+        hops.append((f"hop{i}", [first, rng.randrange(first + 1, 60)]))
+    lives = await asyncio.gather(*(relay_through([a, b, c], sid, cuts) for sid, cuts in hops))
+    reference = await WsClient.connect(c.url)
+    await reference.receive()
+    for sid, _ in hops:
+        await reference.start(sid, f"prompt {sid}", params=PARAMS)
+    await reference.until_ended({sid for sid, _ in hops})
+    for (sid, cuts), events in zip(hops, lives, strict=True):
+        end = check_session(events)
+        assert end["reason"] == "complete", cuts
+        assert end["text"] == check_session(reference.events[sid])["text"], cuts
+    await reference.close()
+
+
+async def test_no_resume_token_reaches_redis_or_any_log_line(
+    cluster: Cluster, redis: RedisServer
+) -> None:
+    """MONITOR sees every command while a WS and an SSE session are resumed across nodes
+    with every node at DEBUG: no token in any command, stored value or printed line."""
+    monitor = await asyncio.create_subprocess_exec(
+        REDIS_CLI, "-p", str(redis.port), "monitor",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    assert monitor.stdout is not None
+    commands = OutputLog(monitor.stdout)
+    try:
+        await commands.wait_for("^OK")
+        debug = {"server": {"log_level": "DEBUG"}}
+        a, b = await cluster(**debug), await cluster(**debug)
+        events = await cut_and_resume_elsewhere(a, b, "ws", 3)
+        ws_token = events[0]["data"]["resume_token"]
+        again = await WsClient.connect(b.url)  # from the very start: stream_start again
+        await again.receive()
+        await resume(again, "ws", ws_token, -1)
+        replayed = await again.receive_until(lambda e: e.get("session") == "ws")
+        assert replayed["data"]["resume_token"] == ws_token  # given back, not stored
+        await again.close()
+        async with aiohttp.ClientSession() as http:
+            first, sse_token = await open_detached_sse(http, a.url, "sse")
+            url = f"{b.url}/api/sessions/sse/events?resume_token={sse_token}"
+            async with http.get(url, headers={"Last-Event-ID": "3"}) as resumed:
+                rest = parse_eventsource(await resumed.read())
+        assert check_session(first + rest)["reason"] == "complete"
+        stored = await everything_stored(redis)
+        await commands.wait_for("XRANGE")
+    finally:
+        monitor.terminate()
+        await monitor.wait()
+        await commands.aclose()
+    sent = "\n".join(commands.lines)
+    assert "XADD" in sent and "stream_start" in sent  # MONITOR did see the logs written
+    printed = "\n".join(line for node in (a, b) for line in node.output.lines)
+    assert " DEBUG " in printed
+    for token in (ws_token, sse_token):
+        assert token not in sent and token not in stored and token not in printed
+    assert "resume_token" not in sent and "resume_token" not in stored
+
+
+async def everything_stored(redis: RedisServer) -> str:
+    """Every key and value in Redis, as text."""
+    client = connect(redis.url)
+    try:
+        dump = []
+        for key in await client.keys("*"):
+            kind = (await client.type(key)).decode()
+            if kind == "hash":
+                value: Any = await client.hgetall(key)
+            elif kind == "stream":
+                value = await client.xrange(key)
+            else:
+                value = await client.get(key) if kind == "string" else kind
+            dump.append(f"{key!r} {value!r}")
+        return "\n".join(dump)
+    finally:
+        await client.aclose()
+
+
+async def test_a_resume_on_another_node_right_after_stream_start_is_accepted(
+    cluster: Cluster,
+) -> None:
+    """The client drops A as soon as stream_start arrives and resumes on a socket to B it
+    already holds: the token is valid there at once, never `unauthorized`."""
+    a, b = await cluster(), await cluster()
+    other = await WsClient.connect(b.url)
+    await other.receive()
+    sids = {f"quick{i}" for i in range(12)}
+    for sid in sorted(sids):
+        first, token = await start_detached(a, sid, params=PARAMS)
+        first.ws.transport.abort()
+        await resume(other, sid, token, 0)
+    async with asyncio.timeout(15):
+        while not all(any(e["type"] == "stream_end" for e in other.events[s]) for s in sids):
+            await other.receive()
+            refusals = [e for e in other.connection_events if e["type"] == "error"]
+            assert not refusals, refusals
+    for sid in sids:
+        assert other.events[sid][-1]["data"]["reason"] == "complete"
+    await other.close()
+
+
+async def test_a_relay_that_loses_its_client_leaves_the_owner_alone(cluster: Cluster) -> None:
+    """Resume on B, drop B's socket 0-10 ms later, resume on A: the session streams to its
+    end on A every time (B's attach and release come late and change nothing)."""
+    a, b = await cluster(), await cluster()
+    slow = {"max_tokens": 60, "tokens_per_second": 100}
+    rng = random.Random()
+    for i in range(6):
+        sid = f"back{i}"
+        first, token = await start_detached(a, sid, params=slow)
+        first.ws.transport.abort()
+        relay = await WsClient.connect(b.url)
+        await relay.receive()
+        await resume(relay, sid, token, 0)
+        await asyncio.sleep(rng.uniform(0, 0.01))
+        relay.ws.transport.abort()
+        owner = await WsClient.connect(a.url)
+        await owner.receive()
+        await resume(owner, sid, token, 0)
+        async with asyncio.timeout(10):
+            await owner.until_ended({sid})
+        assert check_session(first.events[sid][:1] + owner.events[sid])["reason"] == "complete"
+        await owner.close()
+
+
+async def test_a_takeover_on_a_third_node_silences_the_old_relay(cluster: Cluster) -> None:
+    """A's session relayed by B to an open socket is resumed on C: B's socket receives
+    nothing more of it, and B's late release does not expire it under C (grace_s: 2)."""
+    a = await cluster(resume={"grace_s": 2})
+    b, c = await cluster(), await cluster()
+    first, token = await start_detached(a, "t", params={"max_tokens": 200, "tokens_per_second": 60})
+    first.ws.transport.abort()
+    old = await WsClient.connect(b.url)
+    await old.receive()
+    await resume(old, "t", token, 0)
+    await old.receive_until(lambda e: e.get("session") == "t" and e["seq"] >= 3)
+    new = await WsClient.connect(c.url)
+    await new.receive()
+    await resume(new, "t", token, 0)
+    await new.receive_until(lambda e: e.get("session") == "t")
+    await a.output.wait_for(r"session t resumed on another node")
+    await asyncio.sleep(0.5)
+    # Whatever B relayed before C's takeover has arrived: a pong queued after it says so.
+    await old.send({"type": "ping", "data": {"n": 1}})
+    await old.receive_until(lambda e: e["type"] == "pong")
+    relayed = len(old.events["t"])
+    await old.close()  # B's client leaves 0.5 s after the takeover: a late release
+    async with asyncio.timeout(15):
+        await new.until_ended({"t"})
+    assert check_session(first.events["t"][:1] + new.events["t"])["reason"] == "complete"
+    assert relayed < len(new.events["t"])  # B stopped well before the end
+    assert all(e["type"] != "stream_end" for e in old.events["t"])
+    await new.close()
+
+
+async def open_long_sse(http: aiohttp.ClientSession, node: Node, sid: str) -> tuple[Any, str]:
+    """A detachable SSE session on ``node`` that runs for long; its reader is cut after
+    four events. Returns the token."""
+    body = {
+        "prompt": "x",
+        "session_id": sid,
+        "on_disconnect": "detach",
+        "llm_params": {"max_tokens": 2000, "tokens_per_second": 100},
+    }
+    response = await http.post(node.url + "/api/stream", json=body)
+    head = [await response.content.readuntil(b"\n\n") for _ in range(4)]
+    response.close()
+    return head, json.loads(head[0][6:])["data"]["resume_token"]
+
+
+@pytest.mark.parametrize("where", ["third node", "owner"])
+async def test_http_cancel_reaches_a_detached_sse_session_read_on_another_node(
+    cluster: Cluster, where: str
+) -> None:
+    """SSE on A, detached; its reader resumes as EventSource on C; POST cancel on B (or on
+    A itself) answers 202 and C gets stream_end{cancelled}."""
+    a, b, c = await cluster(), await cluster(), await cluster()
+    async with aiohttp.ClientSession() as http:
+        _, token = await open_long_sse(http, a, "h")
+        url = f"{c.url}/api/sessions/h/events?resume_token={token}"
+        async with http.get(url, headers={"Last-Event-ID": "3"}) as reading:
+            await reading.content.readuntil(b"\n\n")  # C relays
+            canceller = b if where == "third node" else a
+            async with http.post(f"{canceller.url}/api/sessions/h/cancel") as answer:
+                assert answer.status == 202, await answer.text()
+                assert (await answer.json())["status"] == "cancelling"
+            async with asyncio.timeout(5):
+                rest = await reading.read()
+    events = parse_eventsource(rest)
+    assert events[-1]["type"] == "stream_end" and events[-1]["data"]["reason"] == "cancelled"
+    await a.output.wait_for(r"session_end session=h .*reason=cancelled")
+
+
+async def test_a_redis_freeze_then_thaw_never_leaves_a_resume_hanging(
+    cluster: Cluster, redis: RedisServer
+) -> None:
+    """Redis stops answering (SIGSTOP) for longer than op_timeout_s while a detached session
+    runs on A: its log is dropped. After the thaw a resume on B ends or is refused, never
+    hangs, never skips an event; and A deletes the dropped log's keys."""
+    a, b = await cluster(), await cluster()
+    first, token = await start_detached(a, "f", params={"max_tokens": 120, "tokens_per_second": 40})
+    await first.receive_until(lambda e: e.get("session") == "f" and e["seq"] >= 3)
+    await logged(redis, 3)
+    first.ws.transport.abort()
+    seen = first.events["f"][-1]["seq"]
+    redis.freeze(True)
+    try:
+        await a.wait_health(lambda h: h["store"]["logs_dropped"] >= 1, within=10)
+    finally:
+        redis.freeze(False)
+    second = await WsClient.connect(b.url)
+    await second.receive()
+    await resume(second, "f", token, seen)
+    async with asyncio.timeout(10):
+        event = await second.receive_until(
+            lambda e: (e["type"] == "error" and "session" not in e) or e["type"] == "stream_end"
+        )
+    if event["type"] == "error":
+        assert event["data"]["code"] == "unauthorized"  # the log is gone: refused
+    else:
+        events = second.events["f"]
+        assert [e["seq"] for e in events] == list(range(seen + 1, seen + 1 + len(events)))
+        assert event["data"]["reason"] in ("complete", "error")
+    client = connect(redis.url)
+    try:
+        async with asyncio.timeout(5):
+            while await client.keys("tokenmux:s:*") or await client.keys("tokenmux:log:*"):  # noqa: ASYNC110 - state in Redis
+                await asyncio.sleep(0.05)
+    finally:
+        await client.aclose()
+    await second.close()

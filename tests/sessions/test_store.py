@@ -13,7 +13,16 @@ from server.sessions.buffer import ReplayBuffer, ReplayingSink
 from server.sessions.emitter import Emitter
 from server.sessions.outbox import Outbox
 from server.sessions.store import MemoryStore, build_store
-from server.sessions.store.replay import LogReader, decode_control, encode_batch, token_key
+from server.sessions.store.replay import (
+    LogReader,
+    attach_mark,
+    decode_control,
+    encode_batch,
+    issued_at,
+    new_token,
+    shareable,
+    token_key,
+)
 from tests._client import check_session
 
 
@@ -81,6 +90,55 @@ def test_tokens_are_stored_as_their_sha256() -> None:
     assert len(key) == 64 and "secret" not in key
 
 
+def test_the_log_holds_stream_start_without_its_token() -> None:
+    start = session_events(0)[0]
+    logged = shareable(start)
+    assert "resume_token" not in logged["data"] and b"resume_token" not in encode_batch([logged])[0]
+    assert start["data"]["resume_token"] == "t"  # what the client is sent is untouched
+    assert {**logged["data"], "resume_token": "t"} == start["data"]
+
+
+def test_a_token_says_when_it_was_issued_and_nothing_else() -> None:
+    token = new_token(1_700_000_000.123)
+    assert issued_at(token) == 1_700_000_000.123
+    assert new_token(1.0) != new_token(1.0)  # 24 random bytes follow the time
+    assert len(token) == 40 and token.isascii()
+    for foreign in ("secret", token[:-4], "!" * 40, "é"):
+        assert issued_at(foreign) is None
+
+
+def test_a_relay_stops_at_a_takeover_by_anyone_else() -> None:
+    """Marks at or below the epoch it attached at, and its own mark, change nothing; the
+    first newer mark by someone else ends the reading exactly there."""
+    events = session_events(6)
+    log = [
+        encode_batch([attach_mark(1, "x"), *events[:3]])[0],  # older than this reader
+        encode_batch([*events[3:5], attach_mark(2, "me")])[0],
+        encode_batch([events[5], attach_mark(3, "other"), *events[6:]])[0],
+    ]
+    reader = LogReader("s", after_seq=1, epoch=1, holder="me")
+    got = reader.feed(log[:2]) + reader.feed(log[2:])
+    assert [e["seq"] for e in got] == [2, 3, 4, 5]
+    assert reader.superseded and reader.done and not reader.ended
+    assert reader.feed(log) == []  # and nothing later either
+
+
+def test_an_attach_overtaken_by_a_newer_takeover_is_refused() -> None:
+    """The owner's side: attach counts only from the newest epoch; a release only from the
+    current holder; a resume on the owner is a takeover too."""
+    store: Any = build_store(
+        StoreConfig(type="redis", url="redis://127.0.0.1:1/0"), grace_s=30, buffer_events=16
+    )
+    log: Any = store.open_log("s", "k", http=False)
+    assert log.attach(0, "b") and (log.epoch, log.holder) == (1, "b")
+    assert not log.attach(0, "late")  # based on epoch 0: overtaken by b
+    log.take_over()  # a resume on the owner itself
+    assert not log.release("b")  # b's release comes late: it no longer holds it
+    assert log.attach(2, "c") and log.release("c") and log.holder is None
+    marks = [item for item in log.pending if "attach" in item]
+    assert marks == [attach_mark(1, "b"), attach_mark(2, "local"), attach_mark(3, "c")]
+
+
 class FakeLog:
     """An EventLog whose flush the test controls."""
 
@@ -98,6 +156,15 @@ class FakeLog:
         self.pending[-1] = merged
 
     def detached(self) -> None:
+        return None
+
+    def attach(self, basis: int, holder: str) -> bool:
+        return False
+
+    def release(self, holder: str) -> bool:
+        return False
+
+    def take_over(self) -> None:
         return None
 
     def flush(self) -> None:

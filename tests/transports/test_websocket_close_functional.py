@@ -71,11 +71,13 @@ async def test_a_handler_cancelled_while_it_closes_its_sessions_still_stops_its_
     await client.start("s", params=FAST)
     await client.receive_until(lambda e: e["type"] == "content_chunk")
     (connection,) = server.app[CONNECTIONS]
+    transport = connection._transport
+    assert transport is not None
     handshake = asyncio.create_task(client.ws.close())  # waits for the server's TCP close
     await closing.wait()
     client.ws.transport.abort()
     async with asyncio.timeout(5):
-        while not connection._transport.is_closing():  # noqa: ASYNC110 - aiohttp's state
+        while not transport.is_closing():  # noqa: ASYNC110 - aiohttp's state
             await asyncio.sleep(0.01)
     await asyncio.sleep(0.05)  # connection_lost has cancelled the handler
     gone.set()

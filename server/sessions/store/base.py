@@ -25,6 +25,10 @@ class Control:
     op: ControlOp
     key: str
     scope: Literal["token", "http"] = "token"
+    # attach: the takeover epoch the sender saw in the registry (``RemoteSession.epoch``);
+    # attach and release: the sender's name for this attachment.
+    basis: int = 0
+    holder: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +40,7 @@ class RemoteSession:
     node: str
     ended: bool
     owner_alive: bool
+    epoch: int = 0  # the newest takeover the owner has written (see EventLog.attach)
 
 
 class EventLog(Protocol):
@@ -55,6 +60,21 @@ class EventLog(Protocol):
 
     def detached(self) -> None:
         """The session's transport went away (recorded in the registry entry)."""
+        ...
+
+    def attach(self, basis: int, holder: str) -> bool:
+        """A reader on another node takes the session over, having seen epoch ``basis``.
+        Accepted (True) only if no takeover happened since: then the next epoch and a
+        takeover mark go into the log. An older attach never undoes a newer one."""
+        ...
+
+    def release(self, holder: str) -> bool:
+        """``holder`` stopped reading: True if it still held the session (False: someone
+        took it over since, and this late release must change nothing)."""
+        ...
+
+    def take_over(self) -> None:
+        """A resume on this node: a new epoch, so every relay elsewhere stops."""
         ...
 
 
@@ -80,14 +100,21 @@ class SessionStore(Protocol):
         """The session has ended: its entry and log now expire after the grace period."""
         ...
 
-    async def find(self, session_id: str, key: str) -> RemoteSession | None:
-        """The registry entry for a hashed token, if it exists and names ``session_id``."""
+    async def find(
+        self, session_id: str, key: str, *, issued_s: float | None = None
+    ) -> RemoteSession | None:
+        """The registry entry for a hashed token, if it exists and names ``session_id``.
+        ``issued_s``: when the token was issued; a token too new to be registered yet is
+        waited for (bounded) instead of reported unknown."""
         ...
 
-    def events(self, remote: RemoteSession, after_seq: int) -> AsyncGenerator[Envelope, None]:
+    def events(
+        self, remote: RemoteSession, after_seq: int, holder: str | None = None
+    ) -> AsyncGenerator[Envelope, None]:
         """The logged events with seq > ``after_seq``, then the live ones, until
         ``stream_end``; a recovery ``metadata`` first when the log was trimmed past
-        ``after_seq``; ``error{node_lost}`` + ``stream_end{error}`` if the owner died."""
+        ``after_seq``; ``error{node_lost}`` + ``stream_end{error}`` if the owner died or
+        its log was dropped. Ends silently at a takeover by anyone but ``holder``."""
         ...
 
     async def owner_of_http(self, session_id: str) -> str | None:

@@ -29,10 +29,14 @@ class MemoryStore:
     def close_log(self, log: EventLog) -> None:
         return None
 
-    async def find(self, session_id: str, key: str) -> RemoteSession | None:
+    async def find(
+        self, session_id: str, key: str, *, issued_s: float | None = None
+    ) -> RemoteSession | None:
         return None
 
-    async def events(self, remote: RemoteSession, after_seq: int) -> AsyncGenerator[Envelope, None]:
+    async def events(
+        self, remote: RemoteSession, after_seq: int, holder: str | None = None
+    ) -> AsyncGenerator[Envelope, None]:
         return
         yield
 

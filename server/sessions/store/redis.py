@@ -2,10 +2,11 @@
 
 Per session, under ``store.key_prefix``:
 
-- ``s:<token hash>``: a hash ``{id, node, state}``; the resume token itself is never stored.
-- ``log:<token hash>``: a Stream, one entry per flushed batch of the session's events
-  (``XADD … MAXLEN ~ resume.buffer_events``), so the store costs one command per batch,
-  not one per token.
+- ``s:<token hash>``: a hash ``{id, node, state, epoch}``; the resume token itself is never
+  stored, in the registry or in the log (``stream_start`` is logged without it).
+- ``log:<token hash>``: a Stream, one entry per flushed batch of the session's events and
+  takeover marks (``XADD … MAXLEN ~ resume.buffer_events``), so the store costs one
+  command per batch, not one per token.
 - ``text:<token hash>``: the content so far, for the ``recovered: false`` replay when
   the log was trimmed (written once the log is long enough to be trimmed, then with
   ``APPEND`` per batch).
@@ -22,7 +23,14 @@ logged while its previous round trip was in flight, as one pipeline), the heartb
 
 When Redis is unreachable nothing fails that does not need it: new sessions stream
 without a shared log (resume still works on their own node), logs whose batch could not
-be written are dropped (never resumed with a gap), and ``health()`` says so.
+be written are dropped (never resumed with a gap; their keys are deleted as soon as Redis
+answers again, retried until it does), and ``health()`` says so.
+
+Ordering (docs/scale-out.md): the registry entry of a token is written in the first flush
+after the session starts, and a node that does not find a token issued less than
+``2 * op_timeout_s`` ago waits for it; takeovers are numbered (``epoch``) by the owner,
+which accepts an attach only if it was based on the newest epoch, and records each one in
+the log at the point where it happened.
 """
 
 from __future__ import annotations
@@ -33,17 +41,26 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncGenerator, Callable
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from redis import asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from server.config import StoreConfig
 from server.errors import ErrorCode, TokenmuxError
 from server.protocol.envelope import Envelope
 from server.sessions.store.base import ENDED, Control, EventLog, RemoteSession
-from server.sessions.store.replay import Keys, LogReader, decode_control, encode_batch
+from server.sessions.store.replay import (
+    Keys,
+    LogReader,
+    attach_mark,
+    decode_control,
+    encode_batch,
+    shareable,
+)
 
 __all__ = ["RedisLog", "RedisStore", "connect"]
 
@@ -60,12 +77,23 @@ except ImportError:  # pragma: no cover - older redis-py resolves it once, at im
 
 
 def connect(url: str, **options: Any) -> Any:
-    """An asyncio Redis client for ``url`` that does no blocking I/O in the event loop."""
-    return aioredis.Redis.from_url(url, **_CLIENT_OPTIONS, **options)
+    """An asyncio Redis client for ``url`` that does no blocking I/O in the event loop.
+
+    It never retries by itself: every caller bounds its round trip (op_timeout_s) and
+    knows what a failure means, and redis-py's retry would also resend a read that was
+    cancelled (a relay whose client left would block once more before it stops)."""
+    return aioredis.Redis.from_url(url, retry=Retry(NoBackoff(), 0), **_CLIENT_OPTIONS, **options)
 
 
 FAILURES = (RedisError, OSError, TimeoutError)
 READ_COUNT = 512  # log entries per XREAD/XRANGE reply
+FIRST_POLL_S = 0.005  # waiting for a new token's entry: polls double from this
+LOCAL = "local"  # the holder named by a resume on the owning node itself
+
+
+def _cancelling() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 class RedisLog:
@@ -83,13 +111,16 @@ class RedisLog:
         self.broken = False
         self.refreshed = 0.0  # monotonic time of the last expiry refresh
         self.batches = 0
+        self.epoch = 0  # the newest takeover; written to the entry after its mark
+        self.holder: str | None = None  # who reads the session since that takeover
+        self.epoch_written = True
         # The text key only matters once MAXLEN may trim the log; until then the text is
         # kept here and written in one APPEND when the log reaches that length.
         self.early_text: list[str] | None = []
 
     def append(self, envelope: Envelope) -> None:
         if not self.broken:
-            self.pending.append(envelope)
+            self.pending.append(shareable(envelope))
             self.store.dirty(self)
 
     def holds(self, envelope: Envelope) -> bool:
@@ -102,6 +133,29 @@ class RedisLog:
     def detached(self) -> None:
         if not self.closed:
             self.state = "detached"
+            self.store.dirty(self)
+
+    def attach(self, basis: int, holder: str) -> bool:
+        if basis != self.epoch:
+            return False  # someone took over after the sender looked: it is the older one
+        self._new_epoch(holder)
+        return True
+
+    def release(self, holder: str) -> bool:
+        if self.holder != holder:
+            return False
+        self.holder = None
+        return True
+
+    def take_over(self) -> None:
+        self._new_epoch(LOCAL)
+
+    def _new_epoch(self, holder: str) -> None:
+        self.epoch += 1
+        self.holder = holder
+        if not self.broken:
+            self.pending.append(attach_mark(self.epoch, holder))
+            self.epoch_written = False
             self.store.dirty(self)
 
     def write(self, pipe: Any, keys: Keys, ttl_s: int, cap: int, now: float) -> int:
@@ -124,6 +178,9 @@ class RedisLog:
         if events:
             data, text = encode_batch(events)
             pipe.xadd(keys.log(self.key), {"e": data}, maxlen=cap, approximate=True)
+            if not self.epoch_written:  # after its mark: a reader of this epoch finds it
+                self.epoch_written = True
+                pipe.hset(entry, "epoch", self.epoch)
             self.batches += 1
             if self.early_text is not None:
                 self.early_text.append(text)
@@ -139,7 +196,7 @@ class RedisLog:
                 pipe.expire(name, ttl_s)
             if self.http:
                 pipe.expire(keys.http(self.session_id), ttl_s)
-        return len(events)
+        return sum("attach" not in event for event in events)
 
 
 class RedisStore:
@@ -237,16 +294,31 @@ class RedisStore:
 
     # Reading.
 
-    async def find(self, session_id: str, key: str) -> RemoteSession | None:
+    async def find(
+        self, session_id: str, key: str, *, issued_s: float | None = None
+    ) -> RemoteSession | None:
+        # The owner registers a token in its first flush after the session started; that
+        # flush may wait behind one in flight, and each is bounded by op_timeout_s. Until
+        # then a token that new is not unknown, just not written yet.
+        now = time.time()
+        window = 2 * self.config.op_timeout_s
+        wait_until = now + window if issued_s is None else min(issued_s + window, now + window)
+        pause = FIRST_POLL_S
         try:
+            while True:
+                async with asyncio.timeout(self.config.op_timeout_s):
+                    raw = await self._redis.hgetall(self.keys.entry(key))
+                self._count(1)
+                if raw or issued_s is None or time.time() + pause > wait_until:
+                    break
+                await asyncio.sleep(pause)
+                pause *= 2
+            entry = {k.decode(): v.decode() for k, v in raw.items()}
+            if entry.get("id") != session_id or "node" not in entry:
+                return None
             async with asyncio.timeout(self.config.op_timeout_s):
-                raw = await self._redis.hgetall(self.keys.entry(key))
-                self._count(1)
-                entry = {k.decode(): v.decode() for k, v in raw.items()}
-                if entry.get("id") != session_id or "node" not in entry:
-                    return None
                 alive = bool(await self._redis.exists(self.keys.node(entry["node"])))
-                self._count(1)
+            self._count(1)
         except FAILURES as exc:
             self._failed(exc)
             raise TokenmuxError(
@@ -258,10 +330,19 @@ class RedisStore:
             node=entry["node"],
             ended=entry.get("state") == "ended",
             owner_alive=alive,
+            epoch=int(entry.get("epoch", 0)),
         )
 
-    async def events(self, remote: RemoteSession, after_seq: int) -> AsyncGenerator[Envelope, None]:
-        reader = LogReader(remote.session_id, after_seq, clock_ms=int(time.time() * 1000))
+    async def events(
+        self, remote: RemoteSession, after_seq: int, holder: str | None = None
+    ) -> AsyncGenerator[Envelope, None]:
+        reader = LogReader(
+            remote.session_id,
+            after_seq,
+            clock_ms=int(time.time() * 1000),
+            epoch=remote.epoch,
+            holder=holder,
+        )
         log_key = self.keys.log(remote.key)
         try:
             async with asyncio.timeout(self.config.op_timeout_s):
@@ -273,10 +354,10 @@ class RedisStore:
             last_id = entries[-1][0] if entries else b"0-0"
             for event in reader.feed([e[1][b"e"] for e in entries], (text or b"").decode()):
                 yield event
-            if not reader.ended and not remote.owner_alive:
+            if not reader.done and not remote.owner_alive:
                 for event in reader.node_lost():
                     yield event
-            while not reader.ended:
+            while not reader.done:
                 async with asyncio.timeout(self.config.op_timeout_s + self._block_ms / 1000):
                     reply = await self._redis.xread(
                         {log_key: last_id}, count=READ_COUNT, block=self._block_ms
@@ -287,31 +368,38 @@ class RedisStore:
                     last_id = entries[-1][0]
                     for event in reader.feed([e[1][b"e"] for e in entries]):
                         yield event
-                elif not await self._owner_alive(remote):
+                elif (lost := await self._why_lost(remote)) is not None:
                     # One more read: what the owner wrote just before dying still counts.
                     async with asyncio.timeout(self.config.op_timeout_s):
                         reply = await self._redis.xread({log_key: last_id}, count=READ_COUNT)
                     for _, entries in reply or []:
                         for event in reader.feed([e[1][b"e"] for e in entries]):
                             yield event
-                    if not reader.ended:
-                        for event in reader.node_lost():
+                    if not reader.done:
+                        for event in reader.node_lost(lost):
                             yield event
         except FAILURES as exc:
+            if _cancelling():  # redis-py turns a cancelled read into a ConnectionError
+                raise asyncio.CancelledError from None
             # Redis went away while following: the client learns it, like a lost node.
             self._failed(exc)
-            if not reader.ended:
+            if not reader.done:
                 for event in reader.node_lost():
                     yield event
 
-    async def _owner_alive(self, remote: RemoteSession) -> bool:
+    async def _why_lost(self, remote: RemoteSession) -> str | None:
+        """None while the owner still writes this log (or has ended it); else why not."""
         async with asyncio.timeout(self.config.op_timeout_s):
             pipe = self._redis.pipeline(transaction=False)
             pipe.exists(self.keys.node(remote.node))
             pipe.hget(self.keys.entry(remote.key), "state")
             alive, state = await pipe.execute()
         self._count(2)
-        return bool(alive) or state == b"ended"
+        if state == b"ended":
+            return None
+        if state is None:  # the owner deleted it: a batch of it could not be written
+            return "the shared log of this session was lost while the store was unavailable"
+        return None if alive else "the node running this session was lost"
 
     async def owner_of_http(self, session_id: str) -> str | None:
         try:
@@ -359,15 +447,21 @@ class RedisStore:
             if not log.broken:
                 events += log.write(pipe, self.keys, self._ttl_s, self._cap, now)
         for node, control in controls:
-            message = {"op": control.op, "key": control.key, "scope": control.scope}
+            message: dict[str, str | int] = {
+                "op": control.op,
+                "key": control.key,
+                "scope": control.scope,
+            }
+            if control.holder:
+                message.update(basis=control.basis, holder=control.holder)
             pipe.publish(self.keys.control(node), orjson.dumps(message))
         for log in forget:
-            pipe.delete(self.keys.entry(log.key), self.keys.log(log.key))
+            pipe.delete(self.keys.entry(log.key), self.keys.log(log.key), self.keys.text(log.key))
         commands = len(pipe)
         try:
-            async with asyncio.timeout(self.config.op_timeout_s):
-                await pipe.execute()
+            await self._execute(pipe)
         except FAILURES:
+            self._forget.extend(forget)  # still owed: retried once Redis answers again
             for log in logs:
                 if not log.broken:
                     # Its batch is lost: drop the log rather than let a resume skip it.
@@ -380,6 +474,11 @@ class RedisStore:
         self._count(commands)
         self.counters["events_logged"] += events
         self.counters["batches"] += 1
+
+    async def _execute(self, pipe: Any) -> None:
+        """One flush's round trip (a seam: tests hold or fail it to order nodes' messages)."""
+        async with asyncio.timeout(self.config.op_timeout_s):
+            await pipe.execute()
 
     async def _heartbeat_loop(self) -> None:
         while True:
@@ -431,7 +530,12 @@ class RedisStore:
             logger.warning("session store: ignoring a malformed control message")
             return
         http = obj.get("scope") == "http"
-        self._on_control(Control(op=obj["op"], key=obj["key"], scope="http" if http else "token"))
+        basis, holder = obj.get("basis", 0), obj.get("holder", "")
+        if not isinstance(basis, int) or not isinstance(holder, str):
+            logger.warning("session store: ignoring a malformed control message")
+            return
+        scope: Literal["token", "http"] = "http" if http else "token"
+        self._on_control(Control(obj["op"], obj["key"], scope, basis, holder))
 
     # Health.
 

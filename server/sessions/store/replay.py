@@ -5,11 +5,19 @@ The log of a session is a sequence of *entries*; each entry is one batch of that
 session's events (one ``XADD`` per session per flush, not one per token), encoded as a
 JSON array. The reader de-duplicates by ``seq``, so reading the same entry twice (the
 replay and the live follow overlap by design) never sends an event twice.
+
+Between the events sit *takeover marks*, ``{"attach": <epoch>, "by": <holder>}``: the owner
+writes one at the exact point where a new reader took the session over (a relay on another
+node, or a resume on the owner itself). A relay that reads a mark newer than the epoch it
+attached at, made by someone else, stops there: after a takeover the old reader receives
+nothing more. The log never holds a resume token: ``stream_start`` is logged without it.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,13 +26,59 @@ import orjson
 from server.errors import ErrorCode
 from server.protocol.envelope import Envelope, EventType
 
-__all__ = ["Keys", "LogReader", "decode_control", "encode_batch", "token_key"]
+__all__ = [
+    "Keys",
+    "LogReader",
+    "attach_mark",
+    "decode_control",
+    "encode_batch",
+    "issued_at",
+    "new_token",
+    "shareable",
+    "token_key",
+]
+
+_STAMP_BYTES = 6  # milliseconds since the epoch, big-endian: good until the year 10889
+_RANDOM_BYTES = 24
 
 
 def token_key(token: str) -> str:
     """What the server keeps of a resume token, and looks sessions up by: its SHA-256, hex
     (the only hash of tokens, on every node and in the shared registry)."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token(now_s: float) -> str:
+    """A resume token: 24 random bytes after the time it was issued, URL-safe base64.
+
+    The time lets another node that does not find the token yet tell a token too new to be
+    registered (wait for it) from an unknown one (refuse at once)."""
+    stamp = round(now_s * 1000).to_bytes(_STAMP_BYTES, "big")
+    return base64.urlsafe_b64encode(stamp + secrets.token_bytes(_RANDOM_BYTES)).decode()
+
+
+def issued_at(token: str) -> float | None:
+    """When ``token`` says it was issued (seconds), or None if it is not one of ours."""
+    try:
+        raw = base64.urlsafe_b64decode(token.encode())
+    except (ValueError, UnicodeEncodeError):
+        return None
+    if len(raw) != _STAMP_BYTES + _RANDOM_BYTES:
+        return None
+    return int.from_bytes(raw[:_STAMP_BYTES], "big") / 1000
+
+
+def shareable(envelope: Envelope) -> Envelope:
+    """``envelope`` as the shared log may hold it: a ``stream_start`` without its token."""
+    if envelope["type"] != "stream_start" or "resume_token" not in envelope["data"]:
+        return envelope
+    data = {k: v for k, v in envelope["data"].items() if k != "resume_token"}
+    return {**envelope, "data": data}
+
+
+def attach_mark(epoch: int, holder: str) -> dict[str, Any]:
+    """The log item recording that ``holder`` took the session over at ``epoch``."""
+    return {"attach": epoch, "by": holder}
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,15 +106,15 @@ class Keys:
         return f"{self.prefix}ctl:{node}"
 
 
-def encode_batch(events: list[Envelope]) -> tuple[bytes, str]:
-    """One log entry for ``events``, and the content text they add."""
-    text = "".join(event["data"]["content"] for event in events if event["type"] == "content_chunk")
-    return orjson.dumps(events), text
+def encode_batch(items: list[Envelope]) -> tuple[bytes, str]:
+    """One log entry for ``items`` (events and takeover marks), and the text they add."""
+    text = "".join(e["data"]["content"] for e in items if e.get("type") == "content_chunk")
+    return orjson.dumps(items), text
 
 
 def decode_batch(raw: bytes) -> list[Envelope]:
-    events: list[Envelope] = orjson.loads(raw)
-    return events
+    items: list[Envelope] = orjson.loads(raw)
+    return items
 
 
 def decode_control(raw: bytes | str) -> dict[str, Any] | None:
@@ -76,18 +130,29 @@ def decode_control(raw: bytes | str) -> dict[str, Any] | None:
 
 @dataclass
 class LogReader:
-    """Follows one session's log for a client that has seen up to ``after_seq``."""
+    """Follows one session's log for a client that has seen up to ``after_seq``.
+
+    ``epoch`` is the takeover epoch the registry showed when this reader attached, and
+    ``holder`` the name its attach carried: a later mark by anyone else ends the reading
+    (``superseded``) at that mark."""
 
     session_id: str
     after_seq: int
     clock_ms: int = 0
+    epoch: int = 0
+    holder: str | None = None
     last_seq: int = field(init=False)
     ended: bool = field(default=False, init=False)
+    superseded: bool = field(default=False, init=False)
     _chunks: int = field(default=0, init=False)
     _started: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         self.last_seq = self.after_seq
+
+    @property
+    def done(self) -> bool:
+        return self.ended or self.superseded
 
     def feed(self, raw_entries: list[bytes], text: str | None = None) -> list[Envelope]:
         """Events of ``raw_entries`` (in log order) not sent yet.
@@ -95,7 +160,16 @@ class LogReader:
         On the first call ``text`` is the session's content so far: when the log no
         longer reaches back to ``after_seq + 1`` the events start with a recovery
         ``metadata{recovered: false, content_so_far}``, as the in-memory replay does."""
-        logged = [e for raw in raw_entries for e in decode_batch(raw)]
+        logged = []
+        for raw in raw_entries:
+            for item in decode_batch(raw):
+                if "attach" not in item:
+                    logged.append(item)
+                elif item["attach"] > self.epoch and item["by"] != self.holder:
+                    self.superseded = True  # taken over: nothing after this mark is ours
+                    break
+            if self.superseded:
+                break
         for event in logged:
             if event["type"] == "content_chunk":
                 self._chunks = max(self._chunks, event["data"]["index"] + 1)
@@ -115,12 +189,13 @@ class LogReader:
                 break
         return out
 
-    def node_lost(self) -> list[Envelope]:
-        """What the client gets when the owner died before the session ended."""
+    def node_lost(self, message: str = "the node running this session was lost") -> list[Envelope]:
+        """What the client gets when the owner died (or its shared log was dropped) before
+        the session ended."""
         self.ended = True
         error = {
             "code": ErrorCode.NODE_LOST.value,
-            "message": "the node running this session was lost",
+            "message": message,
             "retryable": True,
         }
         end = {
