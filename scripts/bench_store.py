@@ -9,12 +9,15 @@ with the redis store (a redis-server this script starts on a free loopback port)
 the tokenmux process's CPU seconds per 1M chunks, redis-server's own CPU per 1M chunks, and
 Redis commands and round trips per chunk.
 
-Part 2 (real processes): two tokenmux nodes on that Redis. ``--cuts`` sessions start on
-node A, lose their socket at a random seq and resume on node B (text checked whole, no gap,
-no duplicate); then ``--cancels`` times a session resumed on B is cancelled on B, timing
-the cancel until B's client has ``stream_end{cancelled}`` (the cancel travels to A, A stops
-the upstream, the end comes back through the log). Everything runs on 127.0.0.1 and stops
-by itself.
+Part 2 (real processes): two tokenmux nodes on that Redis (``store.heartbeat_s`` set by
+``--heartbeat``). ``--cuts`` sessions start on node A, lose their socket at a random seq
+and resume on node B (text checked whole, no gap, no duplicate), timing each resume from
+the ``resume`` message sent to B until B's client has the first missed event; then
+``--cancels`` times a session resumed on B is cancelled on B, timing the cancel until B's
+client has ``stream_end{cancelled}`` (the cancel travels to A, A stops the upstream, the
+end comes back through the log); then ``--kills`` times a third node whose sessions B is
+relaying is killed (SIGKILL), timing until each of B's clients has ``error{node_lost}``.
+Everything runs on 127.0.0.1 and stops by itself.
 """
 
 from __future__ import annotations
@@ -106,10 +109,12 @@ async def run_store(
     return row
 
 
-async def launch_node(redis: RedisServer, tmp: Path, name: str) -> tuple[Any, OutputLog, str]:
+async def launch_node(
+    redis: RedisServer, tmp: Path, name: str, heartbeat_s: float
+) -> tuple[Any, OutputLog, str]:
     config = {
         "server": {"host": "127.0.0.1", "drain_s": 0, "shutdown_timeout_s": 3},
-        "store": {"type": "redis", "url": redis.url, "heartbeat_s": 0.5},
+        "store": {"type": "redis", "url": redis.url, "heartbeat_s": heartbeat_s},
         "providers": {"sim": {"type": "sim", "params": {"tokens_per_second": 0}}},
     }
     path = tmp / f"{name}.yaml"
@@ -119,6 +124,8 @@ async def launch_node(redis: RedisServer, tmp: Path, name: str) -> tuple[Any, Ou
 
 
 async def resumed_on_b(a: str, b: str, sid: str, cut: int, params: dict[str, Any]) -> Any:
+    """Start on ``a``, lose the socket after seq ``cut``, resume on ``b``: the events seen
+    on ``a``, B's client, and the ms from sending ``resume`` to B's first event."""
     first = await WsClient.connect(a)
     await first.receive()
     await first.start(sid, f"prompt {sid}", params=params, on_disconnect="detach")
@@ -128,20 +135,67 @@ async def resumed_on_b(a: str, b: str, sid: str, cut: int, params: dict[str, Any
     second = await WsClient.connect(b)
     await second.receive()
     resume = {"resume_token": token, "after_seq": cut}
+    began = time.perf_counter()
     await second.send({"type": "resume", "session": sid, "data": resume})
-    return first.events[sid][: cut + 1], second
+    await second.receive_until(lambda e: e.get("session") == sid)
+    took_ms = (time.perf_counter() - began) * 1000
+    return first.events[sid][: cut + 1], second, took_ms
 
 
-async def cluster(redis: RedisServer, cuts: int, cancels: int) -> dict[str, Any]:
+def spread(name: str, values: list[float]) -> dict[str, float]:
+    values = sorted(values)
+    return {
+        f"{name}_median": round(statistics.median(values), 1),
+        f"{name}_p95": round(values[max(0, round(len(values) * 0.95) - 1)], 1),
+        f"{name}_max": round(values[-1], 1),
+    }
+
+
+async def node_lost_after_kill(
+    redis: RedisServer, tmp: Path, b: str, round_: int, sessions: int, heartbeat_s: float
+) -> list[float]:
+    """A fresh node runs ``sessions`` hung sessions that B relays; kill it; the ms until
+    each of B's clients has error{node_lost}."""
+    process, output, victim = await launch_node(redis, tmp, f"victim{round_}", heartbeat_s)
+    try:
+        relays = []
+        for i in range(sessions):
+            sid = f"k{round_}-{i}"
+            _, relay, _ = await resumed_on_b(victim, b, sid, 1, {"hang_at": 3})
+            await relay.receive_until(lambda e, s=sid: e.get("session") == s and e["seq"] == 3)
+            relays.append((sid, relay))
+        killed = time.perf_counter()
+        process.kill()
+        await process.wait()
+
+        async def lost(sid: str, relay: WsClient) -> float:
+            event = await relay.receive_until(lambda e: e.get("session") == sid)
+            assert event["type"] == "error" and event["data"]["code"] == "node_lost", event
+            took = (time.perf_counter() - killed) * 1000
+            await relay.close()
+            return took
+
+        return list(await asyncio.gather(*(lost(sid, relay) for sid, relay in relays)))
+    finally:
+        await output.aclose()
+
+
+async def cluster(
+    redis: RedisServer, cuts: int, cancels: int, kills: int, heartbeat_s: float
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
-        nodes = [await launch_node(redis, Path(tmp), n) for n in ("a", "b")]
+        nodes = [await launch_node(redis, Path(tmp), n, heartbeat_s) for n in ("a", "b")]
         (_, _, a), (_, _, b) = nodes
         try:
             params = {"max_tokens": 120, "tokens_per_second": 400}
             rng = random.Random(3)
             complete = 0
+            resumes = []
             for i in range(cuts):
-                seen, second = await resumed_on_b(a, b, f"r{i}", rng.randrange(0, 120), params)
+                seen, second, took = await resumed_on_b(
+                    a, b, f"r{i}", rng.randrange(0, 119), params
+                )
+                resumes.append(took)
                 await second.until_ended({f"r{i}"})
                 end = check_session(seen + second.events[f"r{i}"])
                 complete += end["reason"] == "complete"
@@ -149,7 +203,7 @@ async def cluster(redis: RedisServer, cuts: int, cancels: int) -> dict[str, Any]
             latencies = []
             for i in range(cancels):
                 sid = f"c{i}"
-                _, second = await resumed_on_b(a, b, sid, 1, {"hang_at": 3})
+                _, second, _ = await resumed_on_b(a, b, sid, 1, {"hang_at": 3})
                 await second.receive_until(lambda e, s=sid: e.get("session") == s and e["seq"] == 3)
                 began = time.perf_counter()
                 await second.cancel(sid)
@@ -157,18 +211,21 @@ async def cluster(redis: RedisServer, cuts: int, cancels: int) -> dict[str, Any]
                 latencies.append((time.perf_counter() - began) * 1000)
                 assert end["data"]["reason"] == "cancelled"
                 await second.close()
+            lost: list[float] = []
+            for round_ in range(kills):
+                lost += await node_lost_after_kill(redis, Path(tmp), b, round_, 4, heartbeat_s)
         finally:
             for process, output, _ in nodes:
                 process.terminate()
                 await process.wait()
                 await output.aclose()
-    latencies.sort()
     return {
+        "heartbeat_s": heartbeat_s,
         "cross_node_resumes": cuts,
         "complete_without_gap_or_duplicate": complete,
-        "cancel_ack_ms_median": round(statistics.median(latencies), 1),
-        "cancel_ack_ms_p95": round(latencies[int(len(latencies) * 0.95) - 1], 1),
-        "cancel_ack_ms_max": round(latencies[-1], 1),
+        **spread("resume_first_event_ms", resumes),
+        **spread("cancel_ack_ms", latencies),
+        **(spread("node_lost_after_kill_ms", lost) if lost else {}),
     }
 
 
@@ -176,17 +233,18 @@ async def main(args: argparse.Namespace) -> None:
     redis = RedisServer()
     await redis.start()
     try:
-        for kind in ("memory", "redis"):
+        for kind in ("memory", "redis") if not args.skip_store else ():
             row = await run_store(kind, redis, args.sessions, args.chunks, 0)
             print(json.dumps(row), flush=True)
-        if args.paced_sessions:
+        if args.paced_sessions and not args.skip_store:
             # Paced like real models: batches are small, so commands per chunk are higher.
             for kind in ("memory", "redis"):
                 chunks = args.paced_sessions * args.paced_rate * 5  # about 5 s
                 row = await run_store(kind, redis, args.paced_sessions, chunks, args.paced_rate)
                 print(json.dumps(row), flush=True)
         if not args.skip_cluster:
-            print(json.dumps(await cluster(redis, args.cuts, args.cancels)))
+            row = await cluster(redis, args.cuts, args.cancels, args.kills, args.heartbeat)
+            print(json.dumps(row))
     finally:
         await redis.stop()
 
@@ -199,5 +257,8 @@ if __name__ == "__main__":
     parser.add_argument("--paced-rate", type=int, default=40, help="tokens/s per paced session")
     parser.add_argument("--cuts", type=int, default=50)
     parser.add_argument("--cancels", type=int, default=50)
+    parser.add_argument("--kills", type=int, default=5, help="nodes killed, 4 sessions each")
+    parser.add_argument("--heartbeat", type=float, default=0.5, help="store.heartbeat_s")
+    parser.add_argument("--skip-store", action="store_true", help="part 2 only")
     parser.add_argument("--skip-cluster", action="store_true")
     asyncio.run(main(parser.parse_args()), debug=False)

@@ -589,8 +589,12 @@ async def test_a_redis_freeze_then_thaw_never_leaves_a_resume_hanging(
     redis.freeze(True)
     try:
         await a.wait_health(lambda h: h["store"]["logs_dropped"] >= 1, within=10)
+        await asyncio.sleep(2)  # long enough for A's first attempt at the deletion to fail
     finally:
         redis.freeze(False)
+    await a.wait_health(lambda h: h["store"]["healthy"] is True, within=5)
+    await a.output.wait_for(r"session store: redis is back")
+    await asyncio.sleep(3 * HEARTBEAT_S)  # A beats again: B sees its owner alive
     second = await WsClient.connect(b.url)
     await second.receive()
     await resume(second, "f", token, seen)

@@ -202,10 +202,12 @@ async def test_a_relays_late_attach_and_release_do_not_undo_a_resume_on_the_owne
     relay_scope = b.scope()
     follower, _ = resume(relay_scope, session, after_seq=0)
     await follower.accepted()
-    await relay_scope.close()  # B's client left: B queues its release after its attach
+    leaving = asyncio.create_task(relay_scope.close())  # B's client left: B will release
     resumed, back = resume(a.scope(), session, after_seq=0)
     assert resumed is session  # on the owner: the session itself
+    await asyncio.wait({leaving}, timeout=0.1)  # its release is queued behind the attach
     b.store.held.set()  # the attach and the release reach A now, late
+    await leaving
     await eventually(lambda: ended(back), within=10)
     assert check_session(first.events[:1] + back.events)["reason"] == "complete"
 

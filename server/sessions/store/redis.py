@@ -96,6 +96,13 @@ def _cancelling() -> bool:
     return task is not None and task.cancelling() > 0
 
 
+def _honour_cancel() -> None:
+    """Raise CancelledError if this task was cancelled. redis-py can swallow a cancel that
+    lands while it takes a pooled connection; a reader then checks after each reply."""
+    if _cancelling():
+        raise asyncio.CancelledError
+
+
 class RedisLog:
     """One session's shared log: events wait here until the writer's next flush."""
 
@@ -309,6 +316,7 @@ class RedisStore:
                 async with asyncio.timeout(self.config.op_timeout_s):
                     raw = await self._redis.hgetall(self.keys.entry(key))
                 self._count(1)
+                _honour_cancel()
                 if raw or issued_s is None or time.time() + pause > wait_until:
                     break
                 await asyncio.sleep(pause)
@@ -351,6 +359,7 @@ class RedisStore:
                 pipe.get(self.keys.text(remote.key))
                 entries, text = await pipe.execute()
                 self._count(2)
+            _honour_cancel()
             last_id = entries[-1][0] if entries else b"0-0"
             for event in reader.feed([e[1][b"e"] for e in entries], (text or b"").decode()):
                 yield event
@@ -363,6 +372,7 @@ class RedisStore:
                         {log_key: last_id}, count=READ_COUNT, block=self._block_ms
                     )
                 self._count(1)
+                _honour_cancel()
                 if reply:
                     entries = reply[0][1]
                     last_id = entries[-1][0]
