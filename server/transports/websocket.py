@@ -135,7 +135,11 @@ class WsConnection:
                 await asyncio.shield(ending)
             except asyncio.CancelledError:
                 await asyncio.wait({ending})
-                raise
+                # That cancel only said the client is gone, and the cleanup is done: end
+                # the request normally (aiohttp logs it). Any other cancel goes on.
+                handler = asyncio.current_task()
+                if handler is None or handler.uncancel() > 0:
+                    raise
 
     def send_event(self, type_: EventType, data: dict[str, Any]) -> None:
         """Queue a connection-level event."""
