@@ -12,6 +12,7 @@ import pytest
 from server.app import RunningServer
 from server.sessions.manager import SessionScope
 from server.state import CONNECTIONS, MANAGER
+from server.transports.websocket import WsConnection
 from tests._client import WsClient
 from tests.conftest import ConfigFactory
 
@@ -71,6 +72,7 @@ async def test_a_handler_cancelled_while_it_closes_its_sessions_still_stops_its_
     await client.start("s", params=FAST)
     await client.receive_until(lambda e: e["type"] == "content_chunk")
     (connection,) = server.app[CONNECTIONS]
+    assert isinstance(connection, WsConnection)
     transport = connection._transport
     assert transport is not None
     handshake = asyncio.create_task(client.ws.close())  # waits for the server's TCP close
