@@ -64,6 +64,10 @@ class Follower:
     def live(self) -> bool:
         return self.task is not None and not self.task.done()
 
+    def writes_to(self, sink: Sink) -> bool:
+        """A follower has one reader for life: true for the sink it was made with."""
+        return self._sink is sink
+
     def cancel(self, reason: EndReason = "cancelled") -> None:
         """Ask the owning node to cancel; its acknowledgement comes through the log."""
         if self._remote is None:

@@ -121,6 +121,11 @@ class Session:
     def sink(self) -> Sink:
         return self.out.sink
 
+    def writes_to(self, sink: Sink) -> bool:
+        """True while ``sink`` is where the session's events go (not taken over since)."""
+        out = self.out.sink
+        return getattr(out, "target", out) is sink
+
     def retarget(self, sink: Sink) -> None:
         """Send future events to ``sink`` (resume on a new transport, or detach)."""
         if hasattr(self.out.sink, "target"):

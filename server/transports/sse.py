@@ -206,7 +206,10 @@ class SseChannel:
             streams.discard(wake)
             tally_streams.discard(outbox)
             tally.merged += outbox.merged
-            if session.live and session.scope is scope:
+            # Taken over by a later request (an EventSource reconnecting before this
+            # connection was seen to die): the session is that request's now. All HTTP
+            # requests share one scope, so the scope alone cannot tell.
+            if session.live and session.scope is scope and session.writes_to(outbox):
                 scope.abandon(session, "error" if failed else "cancelled")
                 if session.scope is scope:  # cancelled, not detached: wait for its end
                     await scope.wait(session)
@@ -237,6 +240,10 @@ async def handle_events(request: web.Request) -> web.StreamResponse:
             await session.accepted()
     except TokenmuxError as exc:
         return json_error(exc)
+    if not session.live and not len(channel.outbox):
+        # Ended, nothing missed: 204 is the one answer on which EventSource stops
+        # reconnecting (a 200 with [DONE] would have it poll until the token expires).
+        return web.Response(status=204)
     return await channel.pump(request, session, SseIdEncoder(request.app[TALLIES].sse))
 
 
