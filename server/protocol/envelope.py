@@ -33,6 +33,8 @@ __all__ = [
     "Tool",
     "ToolCall",
     "ToolChoice",
+    "Unwatch",
+    "Watch",
     "connection_event",
 ]
 
@@ -203,6 +205,24 @@ class Resume:
 
 
 @dataclass(frozen=True, slots=True)
+class Watch:
+    """Read a session as one more reader, without taking it over (PROTOCOL.md §12)."""
+
+    session: str
+    resume_token: str
+    after_seq: int
+    type: Literal["watch"] = "watch"
+
+
+@dataclass(frozen=True, slots=True)
+class Unwatch:
+    """Stop reading a watched session; the session goes on."""
+
+    session: str
+    type: Literal["unwatch"] = "unwatch"
+
+
+@dataclass(frozen=True, slots=True)
 class Ping:
     """Liveness probe; answered by a ``pong`` echoing ``data``."""
 
@@ -210,4 +230,4 @@ class Ping:
     type: Literal["ping"] = "ping"
 
 
-ClientMessage: TypeAlias = Start | Cancel | Resume | Ping
+ClientMessage: TypeAlias = Start | Cancel | Resume | Watch | Unwatch | Ping

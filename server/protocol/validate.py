@@ -29,6 +29,8 @@ from server.protocol.envelope import (
     Tool,
     ToolCall,
     ToolChoice,
+    Unwatch,
+    Watch,
 )
 
 __all__ = [
@@ -101,6 +103,13 @@ def parse_client_message(obj: Any, limits: InputLimits) -> ClientMessage:
             return Cancel(session=validate_session_id(obj["session"]))
         case "resume":
             return _parse_resume(obj, data)
+        case "watch":
+            resume = _parse_resume(obj, data)
+            return Watch(resume.session, resume.resume_token, resume.after_seq)
+        case "unwatch":
+            if "session" not in obj:
+                raise _invalid("session", "is required")
+            return Unwatch(session=validate_session_id(obj["session"]))
         case "ping":
             return Ping(data=data)
     raise ProtocolError(f"unknown message type {kind[:64]!r}", code=ErrorCode.UNKNOWN_TYPE)

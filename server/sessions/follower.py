@@ -25,7 +25,7 @@ from server.protocol.envelope import Resume
 from server.protocol.stream import EndReason
 from server.sessions.outbox import Sink
 from server.sessions.store import Control, RemoteSession, SessionStore
-from server.sessions.store.replay import issued_at, token_key
+from server.sessions.store.replay import WATCHING, issued_at, token_key
 
 if TYPE_CHECKING:
     from server.sessions.manager import SessionScope
@@ -45,8 +45,12 @@ class Follower:
         sink: Sink,
         scope: SessionScope,
         on_refused: Callable[[TokenmuxError], None] | None = None,
+        *,
+        watching: bool = False,
     ) -> None:
         self.id = request.session
+        # A reader (``watch``): no attach, and it reads on through takeovers.
+        self.watching = watching
         self.scope = scope
         self.task: asyncio.Task[None] | None = None  # set and owned by the scope
         self._store = store
@@ -117,14 +121,15 @@ class Follower:
             return
         self._remote = remote
         self._decided.set()
-        attached = remote.owner_alive and not remote.ended
+        attached = remote.owner_alive and not remote.ended and not self.watching
         if attached:
             attach = Control("attach", remote.key, basis=remote.epoch, holder=self._holder)
             self._store.send_control(remote.node, attach)
         if self._cancel_pending:
             self.cancel()
         logger.info("session %s resumed from node %s", self.id, remote.node)
-        log = self._store.events(remote, self._request.after_seq, self._holder)
+        holder = WATCHING if self.watching else self._holder
+        log = self._store.events(remote, self._request.after_seq, holder)
         try:
             async with aclosing(log) as events:
                 async for event in events:

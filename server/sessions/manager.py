@@ -34,12 +34,13 @@ from typing import Union
 
 from server.config import LimitsConfig, ResumeConfig
 from server.errors import ErrorCode, SessionError, TokenmuxError
-from server.protocol.envelope import Envelope, EventType, Resume, Start
+from server.protocol.envelope import Envelope, EventType, Resume, Start, Watch
 from server.protocol.stream import EndReason
 from server.providers.registry import ProviderRegistry
 from server.sessions.buffer import ReplayBuffer, ReplayingSink
 from server.sessions.follower import Follower
-from server.sessions.outbox import DetachedSink, Sink
+from server.sessions.outbox import DetachedSink, Outbox, Sink
+from server.sessions.readers import ReaderSink
 from server.sessions.session import Session
 from server.sessions.store import ENDED, Control, EventLog, MemoryStore, SessionStore
 from server.sessions.store.replay import new_token, token_key
@@ -61,11 +62,12 @@ class SessionScope:
         self._max_sessions = max_sessions
         self._live: dict[str, Session] = {}
         self._followers: dict[str, Follower] = {}
+        self._watches: dict[str, tuple[Session, ReaderSink]] = {}  # watched here, run elsewhere
         self._ended: OrderedDict[str, None] = OrderedDict()
         self.closed = False
 
     def __len__(self) -> int:
-        return len(self._live) + len(self._followers)
+        return len(self._live) + len(self._followers) + len(self._watches)
 
     def start(self, start: Start, sink: Sink) -> Session:
         """Register and launch a session. Raises SessionError for every refusal."""
@@ -81,6 +83,8 @@ class SessionScope:
     def cancel(self, session_id: str, reason: EndReason = "cancelled") -> bool:
         """Cancel a live session: True. Already ended: False. Never started: SessionError."""
         session: Resumed | None = self._live.get(session_id) or self._followers.get(session_id)
+        if session is None and session_id in self._watches:
+            session = self._watches[session_id][0]  # a reader holding the token may cancel
         if session is None:
             if session_id in self._ended:
                 return False
@@ -148,13 +152,60 @@ class SessionScope:
         self._manager.replay(session, request.after_seq, sink)
         return session
 
+    def watch(
+        self,
+        request: Watch,
+        outbox: Outbox,
+        on_refused: Callable[[TokenmuxError], None] | None = None,
+    ) -> Resumed:
+        """Read a session as one more reader (PROTOCOL.md §12): the events after
+        ``request.after_seq``, then the live rest, without taking it over. Refused as
+        ``resume`` is; on another node's session a Follower reads its log."""
+        resume = Resume(request.session, request.resume_token, request.after_seq)
+        try:
+            session = self._manager.find_resumable(request.session, request.resume_token)
+        except SessionError:
+            if not self._manager.store.distributed:
+                raise
+            return self._follow(resume, outbox, on_refused, watching=True)
+        self._check_room(session.id)
+        reader = ReaderSink(outbox, lambda: self._end_watch(session, reader))
+        if session.live:
+            self._watches[session.id] = (session, reader)
+            self._ended.pop(session.id, None)
+        self._manager.watch(session, request.after_seq, reader)
+        return session
+
+    def watching(self, session_id: str) -> bool:
+        """True while this connection reads ``session_id`` as a ``watch``."""
+        follower = self._followers.get(session_id)
+        return session_id in self._watches or (follower is not None and follower.watching)
+
+    def unwatch(self, session_id: str) -> None:
+        """Stop reading a watched session here; it goes on for its other readers."""
+        follower = self._followers.get(session_id)
+        if follower is not None and follower.watching:
+            follower.cancel_following()
+            return
+        watched = self._watches.get(session_id)
+        if watched is not None:
+            self._end_watch(*watched)
+        elif session_id not in self._ended:
+            raise SessionError(
+                f"no watched session {session_id!r} on this connection",
+                code=ErrorCode.SESSION_NOT_FOUND,
+            )
+
     async def close(self, reason: EndReason = "cancelled") -> None:
         """End this scope: detach sessions that asked for it, cancel and await the rest.
 
         ``reason`` is why the transport ended: ``cancelled`` (it went away) or ``error`` (it
         failed; sessions that are not detached end with ``stream_end{error}``); sessions are
-        detached in both cases. On ``shutdown`` none is."""
+        detached in both cases. On ``shutdown`` none is. Sessions it only watched go on
+        without this reader."""
         self.closed = True
+        for watched in list(self._watches.values()):
+            self._end_watch(*watched)
         cancelled = []
         for follower in list(self._followers.values()):
             follower.cancel_following()
@@ -178,11 +229,13 @@ class SessionScope:
         request: Resume,
         sink: Sink,
         on_refused: Callable[[TokenmuxError], None] | None,
+        *,
+        watching: bool = False,
     ) -> Follower:
         if self.closed or self._manager.shutting_down:
             raise SessionError("the server is shutting down", code=ErrorCode.SHUTTING_DOWN)
         self._check_room(request.session)
-        follower = Follower(self._manager.store, request, sink, self, on_refused)
+        follower = Follower(self._manager.store, request, sink, self, on_refused, watching=watching)
         self._followers[follower.id] = follower
         self._ended.pop(follower.id, None)
         follower.task = asyncio.create_task(follower.run(), name=f"follower {follower.id}")
@@ -194,8 +247,15 @@ class SessionScope:
             del self._followers[follower.id]
             self._ended[follower.id] = None
 
+    def _end_watch(self, session: Session, reader: ReaderSink) -> None:
+        """The reader leaves (unwatch, its connection closed, or the session ended)."""
+        session.remove_reader(reader)
+        if self._watches.get(session.id, (None, None))[1] is reader:
+            del self._watches[session.id]
+            self._ended[session.id] = None
+
     def _check_room(self, session_id: str) -> None:
-        if session_id in self._live or session_id in self._followers:
+        if session_id in self._live or session_id in self._followers or session_id in self._watches:
             raise SessionError(
                 f"session {session_id!r} is still live", code=ErrorCode.DUPLICATE_SESSION
             )
@@ -363,6 +423,18 @@ class SessionManager:
         if session.live:
             self._cancel_expiry(session)
             session.retarget(sink)
+
+    def watch(self, session: Session, after_seq: int, reader: ReaderSink) -> None:
+        """Send what ``after_seq`` missed to ``reader``, then the live rest, as ``replay``
+        does, but leave the session where it is: one more reader, not a takeover."""
+        assert isinstance(session.sink, ReplayingSink)
+        events, complete = session.sink.buffer.after(after_seq)
+        if not complete:
+            reader.send(self._recovery_event(session, events))
+        for event in events:
+            reader.send(event)
+        if session.live:
+            session.add_reader(reader)
 
     def on_control(self, control: Control) -> None:
         """A message from another node about a session this node runs."""

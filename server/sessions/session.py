@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from server.errors import ErrorCode, ProviderError, ProviderTimeout, TokenmuxError, error_payload
 from server.metrics import SessionTally, record_fallback, record_provider_error, record_retry
@@ -36,6 +36,7 @@ from server.providers.base import (
 )
 from server.sessions.emitter import Emitter
 from server.sessions.outbox import Sink
+from server.sessions.readers import Readers, ReaderSink
 
 if TYPE_CHECKING:
     from server.sessions.manager import SessionScope
@@ -60,8 +61,10 @@ class Session:
         "end_reason",
         "id",
         "model",
+        "most_readers",
         "out",
         "provider",
+        "readers",
         "request",
         "resume_token",
         "scope",
@@ -95,6 +98,7 @@ class Session:
         self._max_duration_s = max_duration_s
         self._cancel_reason: EndReason = "cancelled"
         self._began = 0.0
+        self.readers = 0  # watching connections now (PROTOCOL.md §12)
         self.tally = SessionTally()  # ttft, errors, retries, cancel time: read at session end
 
     @property
@@ -123,15 +127,38 @@ class Session:
 
     def writes_to(self, sink: Sink) -> bool:
         """True while ``sink`` is where the session's events go (not taken over since)."""
-        out = self.out.sink
-        return getattr(out, "target", out) is sink
+        return self._owner_sink() is sink
 
     def retarget(self, sink: Sink) -> None:
-        """Send future events to ``sink`` (resume on a new transport, or detach)."""
-        if hasattr(self.out.sink, "target"):
-            self.out.sink.target = sink
+        """Send future events to ``sink`` (resume on a new transport, or detach); readers
+        (``watch``) keep reading."""
+        out = self.out.sink
+        target = getattr(out, "target", None)
+        if isinstance(target, Readers):
+            target.primary = sink
+        elif target is not None:
+            out.target = sink  # type: ignore[attr-defined]
         else:
             self.out.sink = sink
+
+    def add_reader(self, reader: ReaderSink) -> None:
+        """One more reader of the live rest (a resumable session: its sink replays)."""
+        out: Any = self.out.sink
+        if not isinstance(out.target, Readers):
+            out.target = Readers(out.target)
+        out.target.add(reader)
+        self.readers += 1
+
+    def remove_reader(self, reader: ReaderSink) -> None:
+        target = getattr(self.out.sink, "target", None)
+        if isinstance(target, Readers) and reader in target.readers:
+            target.remove(reader)
+            self.readers -= 1
+
+    def _owner_sink(self) -> Sink:
+        out = self.out.sink
+        target = getattr(out, "target", out)
+        return target.primary if isinstance(target, Readers) else target
 
     def open(self) -> None:
         """Send ``stream_start``. Called by the manager before the task exists, so even a

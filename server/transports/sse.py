@@ -23,7 +23,7 @@ from aiohttp import web
 from server.errors import ErrorCode, ProtocolError, TokenmuxError
 from server.logs import EVENTS, bind_request_id, log_events
 from server.protocol.encoding import Encoder
-from server.protocol.envelope import Resume
+from server.protocol.envelope import Resume, Watch
 from server.protocol.sse import KEEPALIVE
 from server.protocol.sse_data import SseDataEncoder
 from server.protocol.sse_ids import SseIdEncoder
@@ -233,18 +233,37 @@ async def handle_events(request: web.Request) -> web.StreamResponse:
     """GET /api/sessions/{session_id}/events?resume_token=…: resume as EventSource."""
     bind_request_id(request)
     channel = SseChannel(request)
+    manager = request.app[MANAGER]
+    # ``&watch=1`` reads as one more reader (PROTOCOL.md §12), in a scope of its own: two
+    # tabs watching one session are two readers, not one id live twice.
+    scope = manager.open_scope(max_sessions=None) if _watching(request) else manager.http
     try:
-        resume = _resume_request(request)
-        session = request.app[MANAGER].http.resume(resume, channel.outbox)
-        if isinstance(session, Follower):  # runs on another node: refused there, or not
-            await session.accepted()
-    except TokenmuxError as exc:
-        return json_error(exc)
-    if not session.live and not len(channel.outbox):
-        # Ended, nothing missed: 204 is the one answer on which EventSource stops
-        # reconnecting (a 200 with [DONE] would have it poll until the token expires).
-        return web.Response(status=204)
-    return await channel.pump(request, session, SseIdEncoder(request.app[TALLIES].sse))
+        try:
+            resume = _resume_request(request)
+            if scope is manager.http:
+                session = scope.resume(resume, channel.outbox)
+            else:
+                watch = Watch(resume.session, resume.resume_token, resume.after_seq)
+                session = scope.watch(watch, channel.outbox)
+            if isinstance(session, Follower):  # runs on another node: refused there, or not
+                await session.accepted()
+        except TokenmuxError as exc:
+            return json_error(exc)
+        if not session.live and not len(channel.outbox):
+            # Ended, nothing missed: 204 is the one answer on which EventSource stops
+            # reconnecting (a 200 with [DONE] would have it poll until the token expires).
+            return web.Response(status=204)
+        return await channel.pump(request, session, SseIdEncoder(request.app[TALLIES].sse))
+    finally:
+        if scope is not manager.http:
+            await scope.close()  # the reader leaves; the session goes on
+
+
+def _watching(request: web.Request) -> bool:
+    value = request.query.get("watch", "0")
+    if value not in ("0", "1"):
+        raise web.HTTPBadRequest(text="watch: must be 0 or 1")
+    return value == "1"
 
 
 def _resume_request(request: web.Request) -> Resume:

@@ -41,6 +41,8 @@ from server.protocol.envelope import (
     Ping,
     Resume,
     Start,
+    Unwatch,
+    Watch,
     connection_event,
 )
 from server.protocol.validate import InputLimits, message_ref, parse_client_message
@@ -180,6 +182,10 @@ class WsConnection:
                     self.scope.cancel(session)
                 case Resume():
                     self.scope.resume(message, self.outbox, lambda e: self._send_error(e, obj))
+                case Watch():
+                    self.scope.watch(message, self.outbox, lambda e: self._send_error(e, obj))
+                case Unwatch(session):
+                    self.scope.unwatch(session)
                 case Ping(data):
                     self.send_event(EventType.PONG, data)
                 case _:

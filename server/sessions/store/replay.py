@@ -27,6 +27,7 @@ from server.errors import ErrorCode
 from server.protocol.envelope import Envelope, EventType
 
 __all__ = [
+    "WATCHING",
     "Keys",
     "LogReader",
     "attach_mark",
@@ -128,6 +129,10 @@ def decode_control(raw: bytes | str) -> dict[str, Any] | None:
     return obj
 
 
+WATCHING = "*watching"
+"""The holder of a reader that only watches (PROTOCOL.md §12): takeovers do not end it."""
+
+
 @dataclass
 class LogReader:
     """Follows one session's log for a client that has seen up to ``after_seq``.
@@ -165,7 +170,11 @@ class LogReader:
             for item in decode_batch(raw):
                 if "attach" not in item:
                     logged.append(item)
-                elif item["attach"] > self.epoch and item["by"] != self.holder:
+                elif (
+                    self.holder != WATCHING
+                    and item["attach"] > self.epoch
+                    and item["by"] != self.holder
+                ):
                     self.superseded = True  # taken over: nothing after this mark is ours
                     break
             if self.superseded:
