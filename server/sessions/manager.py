@@ -176,6 +176,11 @@ class SessionScope:
         self._manager.watch(session, request.after_seq, reader)
         return session
 
+    @property
+    def readers(self) -> int:
+        """Sessions this connection watches (here or, relayed, on another node)."""
+        return len(self._watches) + sum(f.watching for f in self._followers.values())
+
     def watching(self, session_id: str) -> bool:
         """True while this connection reads ``session_id`` as a ``watch``."""
         follower = self._followers.get(session_id)
@@ -313,6 +318,11 @@ class SessionManager:
     @property
     def live_sessions(self) -> int:
         return self._running
+
+    @property
+    def readers(self) -> int:
+        """Readers (``watch``) attached on this node now."""
+        return sum(scope.readers for scope in self.scopes)
 
     def open_scope(self, *, max_sessions: int | None = -1) -> SessionScope:
         """A new registry for one connection (-1: the configured per-connection limit)."""

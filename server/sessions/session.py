@@ -99,6 +99,7 @@ class Session:
         self._cancel_reason: EndReason = "cancelled"
         self._began = 0.0
         self.readers = 0  # watching connections now (PROTOCOL.md §12)
+        self.most_readers = 0  # for the readers-per-session metric
         self.tally = SessionTally()  # ttft, errors, retries, cancel time: read at session end
 
     @property
@@ -148,6 +149,7 @@ class Session:
             out.target = Readers(out.target)
         out.target.add(reader)
         self.readers += 1
+        self.most_readers = max(self.most_readers, self.readers)
 
     def remove_reader(self, reader: ReaderSink) -> None:
         target = getattr(self.out.sink, "target", None)

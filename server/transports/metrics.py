@@ -69,6 +69,11 @@ def _live_families(app: web.Application) -> list[Metric]:
     )
     families.append(
         GaugeMetricFamily(
+            "tokenmux_readers", "Readers (watch) attached here now.", value=app[MANAGER].readers
+        )
+    )
+    families.append(
+        GaugeMetricFamily(
             "tokenmux_outbox_queued_events",
             "Events queued for clients, summed over connections.",
             value=sum(len(o) for o in outboxes),

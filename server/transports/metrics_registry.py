@@ -45,6 +45,12 @@ class AppMetrics:
             ["provider", "reason"],
             registry=r,
         )
+        self.readers = Histogram(
+            "tokenmux_session_readers",
+            "Readers (watch) a session had at once at most, besides its owner, at its end.",
+            buckets=(0, 1, 2, 4, 8, 16, 64),
+            registry=r,
+        )
         self.ttft = Histogram(
             "tokenmux_time_to_first_token_seconds",
             "Session start to first chunk queued.",
@@ -118,6 +124,7 @@ class AppMetrics:
             )
         ended, ttft, duration, output_tokens = children
         ended.inc()
+        self.readers.observe(session.most_readers)
         if tally.ttft_s is not None:
             ttft.observe(tally.ttft_s)
         duration.observe(tally.duration_s)

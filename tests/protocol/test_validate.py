@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from server.errors import ErrorCode, ProtocolError
-from server.protocol.envelope import Cancel, Message, Ping, Resume, Start
+from server.protocol.envelope import Cancel, Message, Ping, Resume, Start, Unwatch, Watch
 from server.protocol.validate import (
     InputLimits,
     message_ref,
@@ -60,6 +60,13 @@ def test_cancel_resume_and_ping() -> None:
     assert parse({"type": "ping"}) == Ping({})
 
 
+def test_watch_and_unwatch() -> None:
+    watch = {"type": "watch", "session": "s", "data": {"resume_token": "t", "after_seq": 4}}
+    assert parse(watch) == Watch("s", "t", 4)
+    assert parse({**watch, "data": {"resume_token": "t"}}) == Watch("s", "t", -1)
+    assert parse({"type": "unwatch", "session": "s"}) == Unwatch("s")
+
+
 START: dict[str, Any] = {"type": "start", "session": "s", "data": {"prompt": "Hi"}}
 
 
@@ -104,6 +111,13 @@ def start_with(**data: Any) -> dict[str, Any]:
         (start_with(chunk_delay_ms=-1), ErrorCode.INVALID_FIELD, "chunk_delay_ms"),
         (start_with(on_disconnect="later"), ErrorCode.INVALID_FIELD, "on_disconnect"),
         ({"type": "cancel"}, ErrorCode.INVALID_FIELD, "session"),
+        ({"type": "unwatch"}, ErrorCode.INVALID_FIELD, "session"),
+        ({"type": "watch", "session": "s", "data": {}}, ErrorCode.INVALID_FIELD, "resume_token"),
+        (
+            {"type": "watch", "session": "s", "data": {"resume_token": "t", "after_seq": "x"}},
+            ErrorCode.INVALID_FIELD,
+            "after_seq",
+        ),
         ({"type": "resume", "session": "s", "data": {}}, ErrorCode.INVALID_FIELD, "resume_token"),
         (
             {"type": "resume", "session": "s", "data": {"resume_token": "t", "after_seq": -2}},

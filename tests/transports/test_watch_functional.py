@@ -19,6 +19,7 @@ from tests._sse import parse_eventsource
 from tests._wait import eventually
 from tests.conftest import ConfigFactory
 from tests.transports.test_backpressure_functional import read_frame
+from tests.transports.test_metrics import scrape, value
 
 PARAMS = {"max_tokens": 60, "tokens_per_second": 200}
 
@@ -206,3 +207,24 @@ async def test_eventsource_watch_reads_without_taking_over(server: RunningServer
     assert one == owner.events["e"][3:]
     assert two == owner.events["e"]
     await owner.close()
+
+
+async def test_metrics_count_readers_now_and_per_session(server: RunningServer) -> None:
+    owner = await owner_at(server, "m", 1, max_tokens=2000, tokens_per_second=50)
+    readers = [await watcher(server) for _ in range(3)]
+    for reader in readers:
+        await reader.send(watch("m", token_of(owner, "m"), after_seq=1))
+        await reader.receive_until(lambda e: e.get("session") == "m")
+    live = await scrape(server.url)
+    assert value(live, "tokenmux_readers") == 3
+    await readers[0].send({"type": "unwatch", "session": "m"})
+    await owner.cancel("m")
+    for client in (owner, *readers[1:]):
+        await client.until_ended({"m"})
+    after = await scrape(server.url)
+    assert value(after, "tokenmux_readers") == 0
+    assert value(after, "tokenmux_session_readers_count") == 1
+    assert value(after, "tokenmux_session_readers_bucket", le="2.0") == 0  # it had 3
+    assert value(after, "tokenmux_session_readers_bucket", le="4.0") == 1
+    for client in (owner, *readers):
+        await client.close()
