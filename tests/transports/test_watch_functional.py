@@ -228,3 +228,23 @@ async def test_metrics_count_readers_now_and_per_session(server: RunningServer) 
     assert value(after, "tokenmux_session_readers_bucket", le="4.0") == 1
     for client in (owner, *readers):
         await client.close()
+
+
+async def test_a_reader_reads_on_through_a_detach_and_a_takeover(server: RunningServer) -> None:
+    slow = {"max_tokens": 60, "tokens_per_second": 60}
+    owner = await owner_at(server, "t", 2, **slow)
+    token = token_of(owner, "t")
+    reader = await watcher(server)
+    await reader.send(watch("t", token))
+    await reader.receive_until(lambda e: e.get("session") == "t" and e["seq"] >= 3)
+    owner.ws.transport.abort()  # the owner's side detaches...
+    await reader.receive_until(lambda e: e.get("session") == "t" and e["seq"] >= 6)
+    taker = await watcher(server)  # ...and is taken over by a resume
+    resume = {"resume_token": token, "after_seq": reader.events["t"][-1]["seq"]}
+    await taker.send({"type": "resume", "session": "t", "data": resume})
+    await reader.until_ended({"t"})
+    await taker.until_ended({"t"})
+    assert check_session(reader.events["t"])["reason"] == "complete"
+    assert taker.events["t"] == reader.events["t"][-len(taker.events["t"]) :]
+    await reader.close()
+    await taker.close()
