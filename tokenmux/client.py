@@ -73,6 +73,7 @@ class Session:
         self.provider: str | None = None
         self.model: str | None = None
         self.resume_token: str | None = None
+        self.watching = False  # read with ``watch``: one more reader, not the owner
         self.last_seq = -1  # the highest seq received
         self.content = ""  # the text received so far
         self.reasoning = ""  # the reasoning received so far
@@ -335,6 +336,23 @@ class Client:
         await self._attach(session)
         return session
 
+    async def watch(self, session_id: str, *, token: str, after_seq: int = -1) -> Session:
+        """Read a session as one more reader (PROTOCOL.md §12): its events after
+        ``after_seq``, then the live rest, while whoever runs it keeps receiving it too.
+        Nothing is taken over; closing this client stops reading without cancelling it
+        (``session.cancel()`` does end it for everyone). A wrong token raises AuthError.
+        A reader that falls behind may get merged chunks: ``seq`` then jumps at a chunk,
+        and ``content`` stays whole."""
+        await self.connect()
+        session = self._register(session_id)
+        session.resume_token = token
+        session.watching = True
+        session.last_seq = after_seq
+        if not self._post_resume(session):
+            session._fail(ConnectionLost("connection_lost", "the connection dropped"))
+        await self._attach(session)
+        return session
+
     async def ping(self, **data: Any) -> dict[str, Any]:
         """Round-trip a ``ping``; the ``pong`` data."""
         await self.connect()
@@ -351,11 +369,14 @@ class Client:
     async def close(self, *, cancel_sessions: bool = True) -> None:
         """Close the socket. Live sessions are cancelled first (waiting briefly for the
         acknowledgements); with ``cancel_sessions=False`` detached ones keep running on the
-        server, resumable elsewhere for its grace period. The client cannot be reused."""
+        server, resumable elsewhere for its grace period. Watched sessions are never
+        cancelled by a close. The client cannot be reused."""
         if self._state == "closed":
             return
-        if cancel_sessions and self.sessions and self._state == "open":
-            live = list(self.sessions.values())
+        # Watched sessions are someone else's: closing the socket just stops reading them.
+        owned = [session for session in self.sessions.values() if not session.watching]
+        if cancel_sessions and owned and self._state == "open":
+            live = owned
             for session in live:
                 self._post_cancel(session)
             with contextlib.suppress(TimeoutError):
@@ -411,7 +432,8 @@ class Client:
         resume = {"resume_token": session.resume_token, "after_seq": session.last_seq}
         # The server answers a resume it refuses before anything sent after it, and a
         # good one sends nothing certain (a quiet session): a ping tells them apart.
-        sent = self._post({"type": "resume", "session": session.id, "data": resume})
+        kind = "watch" if session.watching else "resume"
+        sent = self._post({"type": kind, "session": session.id, "data": resume})
         return sent and self._post({"type": "ping", "data": {"resumed": session.id}})
 
     def _post(self, message: dict[str, Any]) -> bool:
@@ -634,8 +656,8 @@ class Client:
         session = self.sessions.get(str(ref.get("session")))
         error = error_from_payload(data, session=session.id if session else None)
         kind = ref.get("type")
-        if session is not None and kind in ("start", "resume"):
-            if kind == "resume" and session._attached.done():
+        if session is not None and kind in ("start", "resume", "watch"):
+            if kind != "start" and session._attached.done():
                 # An automatic resume after a reconnect was refused: what was missed is lost.
                 lost = ConnectionLost(
                     "connection_lost", f"the session could not be resumed: {error}"

@@ -135,6 +135,12 @@ class Client:
             self, self._call(self._client.resume(session_id, token=token, after_seq=after_seq))
         )
 
+    def watch(self, session_id: str, *, token: str, after_seq: int = -1) -> Session:
+        """Read someone else's session as one more reader (``Client.watch``)."""
+        return Session(
+            self, self._call(self._client.watch(session_id, token=token, after_seq=after_seq))
+        )
+
     def close(self, *, cancel_sessions: bool = True) -> None:
         """Close the client (cancelling live sessions) and stop its loop thread."""
         if self._closed:
