@@ -3,7 +3,8 @@
 Tokens are printed as they arrive, reasoning dimmed, tool calls on lines of their own.
 Ctrl-C during an answer cancels it (the server acknowledges, and its provider request is
 closed) and returns to the prompt; Ctrl-C at the prompt twice in a row, or Ctrl-D, quits.
-The conversation is kept and sent as ``messages`` with every turn.
+The conversation is kept and sent as ``messages`` with every turn. ``--watch SESSION
+--token T`` instead follows someone else's session as one more reader (PROTOCOL.md §12).
 
 Input is read from the terminal in its normal line mode by a reader callback on the event
 loop (no thread), so a Ctrl-C is always a signal the loop handles, never a lost read. That
@@ -61,8 +62,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--token",
+        help="bearer token when the server has auth on (default: $TOKENMUX_TOKEN); "
+        "with --watch: the session's resume token",
+    )
+    parser.add_argument(
+        "--bearer",
         default=os.environ.get("TOKENMUX_TOKEN"),
-        help="bearer token when the server has auth on (default: $TOKENMUX_TOKEN)",
+        help="bearer token when the server has auth on, also with --watch "
+        "(default: $TOKENMUX_TOKEN)",
+    )
+    parser.add_argument(
+        "--watch",
+        metavar="SESSION",
+        help="follow someone else's session live (give its resume token with --token); "
+        "Ctrl-C stops following, the session goes on",
     )
     parser.add_argument("--provider", help="provider to start with (default: the server's)")
     parser.add_argument("--model", help="model to start with (default: the provider's)")
@@ -87,7 +100,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"tokenmux chat: {exc}", file=sys.stderr)
         return 2
     color = not args.no_color and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-    client = Client(args.url, token=args.token, encoding=args.encoding)
+    if args.watch and not args.token:
+        print("tokenmux chat: --watch needs the session's resume token: --token", file=sys.stderr)
+        return 2
+    bearer = args.bearer if args.watch else (args.token or args.bearer)
+    client = Client(args.url, token=bearer, encoding=args.encoding)
     chat = Chat(
         client,
         sys.stdout,
@@ -98,6 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         color=color,
     )
     try:
+        if args.watch:
+            return asyncio.run(chat.follow(args.watch, args.token))
         return asyncio.run(chat.run())
     except KeyboardInterrupt:  # Ctrl-C before the chat took over the signal (connecting)
         return 130
@@ -184,6 +203,37 @@ class Chat:
             loop.remove_signal_handler(signal.SIGINT)
             await self.client.close()
         return 0
+
+    async def follow(self, session_id: str, token: str) -> int:
+        """``--watch``: print someone else's session as it streams, as one more reader
+        (PROTOCOL.md §12); Ctrl-C stops following and leaves the session running."""
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        render = Renderer(self, began)
+        try:
+            session = await self.client.watch(session_id, token=token)
+        except TokenmuxError as exc:
+            print(f"tokenmux chat: {exc}", file=sys.stderr)
+            await self.client.close()
+            return 1
+        self.say(f"{self.style.dim}watching {session_id} · Ctrl-C stops{self.style.reset}\n")
+        follower = asyncio.current_task()
+        assert follower is not None
+        loop.add_signal_handler(signal.SIGINT, follower.cancel)
+        try:
+            async for event in session:
+                render.show(event, loop.time())
+        except asyncio.CancelledError:
+            render.close()
+            self.say(f"{self.style.yellow}stopped watching{self.style.reset}\n")
+            return 0
+        except TokenmuxError as exc:
+            render.failed(exc)
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+            await self.client.close()
+        render.close()
+        return 0 if render.end is not None else 1
 
     def say(self, text: str) -> None:
         self.out.write(text)

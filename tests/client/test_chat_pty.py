@@ -20,6 +20,8 @@ from server.config import Config
 from tests.conftest import ConfigFactory
 from tests.providers.conftest import entry
 from tests.providers.upstream import Reply, Upstream, start_upstream
+from tests.transports.test_resume_functional import expected_text
+from tokenmux import Client
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 Start = Callable[[Config], Any]
@@ -177,3 +179,49 @@ async def test_piped_input_is_a_transcript(chat_server: RunningServer) -> None:
     transcript = out.decode()
     assert "\n> Hello pipe\nHello pipe " in transcript and "tokens/s" in transcript
     assert "> /model sim-1\nmodel: sim-1\n> \n" in transcript
+
+
+async def test_watch_follows_a_session_of_another_client_to_its_end(
+    chat_server: RunningServer,
+) -> None:
+    params = {"max_tokens": 30, "tokens_per_second": 30}
+    text = await expected_text(chat_server, "shared", params)
+
+    def steps(chat: pexpect.spawn[str]) -> None:
+        chat.expect_exact("watching")
+        chat.expect_exact(text)  # the whole answer, as its owner gets it
+        chat.expect(r"TTFT \d+ ms")
+
+    async with Client(chat_server.url) as owner:
+        session = await owner.start(prompt="shared", params=params)
+        assert session.resume_token is not None
+        args = ("--watch", session.id, "--token", session.resume_token)
+        owners, _ = await asyncio.gather(session.text(), chat_session(chat_server.url, args, steps))
+    assert owners == text  # the owner kept its session to the end
+
+
+async def test_ctrl_c_stops_watching_and_the_session_goes_on(chat_server: RunningServer) -> None:
+    async with Client(chat_server.url) as owner:
+        session = await owner.start(
+            prompt="on", params={"max_tokens": 200, "tokens_per_second": 40}
+        )
+        assert session.resume_token is not None
+        first_words = "on"
+
+        def steps(chat: pexpect.spawn[str]) -> None:
+            chat.expect_exact("watching")
+            chat.expect_exact(first_words)
+            chat.sendintr()
+            chat.expect_exact("stopped watching")
+
+        await chat_session(
+            chat_server.url, ("--watch", session.id, "--token", session.resume_token), steps
+        )
+        assert not session.ended
+        assert (await session.result()).reason == "complete"
+        wrong = ("--watch", session.id, "--token", "nope")
+
+        def refused(chat: pexpect.spawn[str]) -> None:
+            chat.expect_exact("unauthorized")
+
+        await chat_session(chat_server.url, wrong, refused, status=1)
