@@ -65,6 +65,8 @@ export class Session {
     this.resumeToken = resumed?.resumeToken ?? null;
     /** The highest seq received (-1 before `stream_start`; `afterSeq` for a resumed session). */
     this.lastSeq = resumed?.afterSeq ?? -1;
+    /** True for a session read with `client.watch()`: one more reader, not its owner. */
+    this.watching = false;
     /**
      * False once a replay started past what the server still kept: the text before it
      * came as one piece (`metadata{recovered: false, content_so_far}`), not as its events.

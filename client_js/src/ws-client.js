@@ -183,21 +183,47 @@ export class TokenmuxClient extends EventTarget {
    * @returns {Session}
    */
   resume(sessionId, options) {
+    const session = this._attach('resume', sessionId, options);
+    this._store?.track(session);
+    return session;
+  }
+
+  /**
+   * Read a session as one more reader (PROTOCOL.md §12), e.g. a card another tab runs:
+   * the events after `afterSeq`, then the live rest, while whoever runs it keeps receiving
+   * it. Nothing is taken over, and a watched session is never persisted. `session.cancel()`
+   * ends it for every reader; `client.close()` only stops reading. A reader that fell behind
+   * may get merged chunks, whose `seq` jumps forward (the text stays whole). A wrong or
+   * expired token fails the session with TokenmuxError `resume_refused`.
+   * @param {string} sessionId
+   * @param {ResumeOptions} options
+   * @returns {Session}
+   */
+  watch(sessionId, options) {
+    return this._attach('watch', sessionId, options);
+  }
+
+  /**
+   * `resume` or `watch` a session by its id and token.
+   * @param {'resume' | 'watch'} kind @param {string} sessionId @param {ResumeOptions} options
+   * @returns {Session}
+   */
+  _attach(kind, sessionId, options) {
     if (this.state === 'closed') throw closedError();
     const { token, afterSeq = -1, signal, ...callbacks } = options ?? /** @type {ResumeOptions} */ ({});
     if (typeof sessionId !== 'string' || !SESSION_ID_PATTERN.test(sessionId)) {
       throw new TypeError(`session id ${JSON.stringify(sessionId)}: use 1-64 characters of A-Za-z0-9_.:-`);
     }
     if (typeof token !== 'string' || token === '') {
-      throw new TypeError('client.resume(id, { token }): token is the resume_token of the session\'s stream_start');
+      throw new TypeError(`client.${kind}(id, { token }): token is the resume_token of the session's stream_start`);
     }
     if (!Number.isInteger(afterSeq) || afterSeq < -1) {
-      throw new TypeError('client.resume(id, { afterSeq }): afterSeq must be an integer >= -1');
+      throw new TypeError(`client.${kind}(id, { afterSeq }): afterSeq must be an integer >= -1`);
     }
     this._checkFree(sessionId);
     signal?.throwIfAborted();
     const session = this._adopt(new Session(sessionId, (s) => this._cancel(s), { resumeToken: token, afterSeq }, callbacksOf(callbacks)), signal);
-    this._store?.track(session);
+    session.watching = kind === 'watch';
     this._send(resumeMessage(session));
     return session;
   }
@@ -396,7 +422,7 @@ export class TokenmuxClient extends EventTarget {
     }
     if (typeof envelope?.session === 'string') {
       const session = this.sessions.get(envelope.session);
-      if (session?._receive(envelope)) this._store?.track(session);
+      if (session?._receive(envelope) && !session.watching) this._store?.track(session);
       return;
     }
     const data = envelope?.data ?? {};
@@ -426,9 +452,9 @@ export class TokenmuxClient extends EventTarget {
   _connectionError(data) {
     const ref = data.ref ?? {};
     const session = typeof ref.session === 'string' ? this.sessions.get(ref.session) : undefined;
-    if (session && (ref.type === 'start' || ref.type === 'resume')) {
+    if (session && (ref.type === 'start' || ref.type === 'resume' || ref.type === 'watch')) {
       const error = TokenmuxError.fromPayload(data, { session: session.id });
-      if (ref.type === 'resume' && !error.retryable) session._refused = true; // the server will not give it back
+      if (ref.type !== 'start' && !error.retryable) session._refused = true; // the server will not give it back
       if (ref.type === 'start') {
         session._fail(error);
       } else if (!session._received && error.code === 'unauthorized') {
@@ -552,7 +578,7 @@ function callbacksOf({ onReasoning, onToolCall, onSource }) {
 
 /** @param {Session} session */
 function resumeMessage(session) {
-  return { type: 'resume', session: session.id, data: { resume_token: session.resumeToken, after_seq: session.lastSeq } };
+  return { type: session.watching ? 'watch' : 'resume', session: session.id, data: { resume_token: session.resumeToken, after_seq: session.lastSeq } };
 }
 
 /** @param {WebSocket} socket */

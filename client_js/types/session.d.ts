@@ -25,6 +25,8 @@ export class Session {
     resumeToken: string | null;
     /** The highest seq received (-1 before `stream_start`; `afterSeq` for a resumed session). */
     lastSeq: number;
+    /** True for a session read with `client.watch()`: one more reader, not its owner. */
+    watching: boolean;
     /**
      * False once a replay started past what the server still kept: the text before it
      * came as one piece (`metadata{recovered: false, content_so_far}`), not as its events.

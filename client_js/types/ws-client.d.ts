@@ -122,6 +122,24 @@ export class TokenmuxClient extends EventTarget {
      */
     resume(sessionId: string, options: ResumeOptions): Session;
     /**
+     * Read a session as one more reader (PROTOCOL.md §12), e.g. a card another tab runs:
+     * the events after `afterSeq`, then the live rest, while whoever runs it keeps receiving
+     * it. Nothing is taken over, and a watched session is never persisted. `session.cancel()`
+     * ends it for every reader; `client.close()` only stops reading. A reader that fell behind
+     * may get merged chunks, whose `seq` jumps forward (the text stays whole). A wrong or
+     * expired token fails the session with TokenmuxError `resume_refused`.
+     * @param {string} sessionId
+     * @param {ResumeOptions} options
+     * @returns {Session}
+     */
+    watch(sessionId: string, options: ResumeOptions): Session;
+    /**
+     * `resume` or `watch` a session by its id and token.
+     * @param {'resume' | 'watch'} kind @param {string} sessionId @param {ResumeOptions} options
+     * @returns {Session}
+     */
+    _attach(kind: "resume" | "watch", sessionId: string, options: ResumeOptions): Session;
+    /**
      * Round-trip a `ping`; resolves with the `pong` data.
      * @param {Record<string, unknown>} [data]
      */
