@@ -14,6 +14,7 @@ client.addEventListener('sessionend', updateCounters);
 showConnection(client.state);
 client.connect().then(showProviders, () => {});
 restoreCards();
+watchFromLink();
 
 function showConnection(state) {
   const pill = $('#connection');
@@ -26,6 +27,21 @@ function restoreCards() {
   if (!client.restored.length) return;
   const batch = document.createDocumentFragment();
   for (const session of client.restored) runCard({ session }, batch);
+  cards.prepend(batch);
+}
+
+/**
+ * A page opened from a card's "open in new tab" link (`#watch=ID&token=T`) watches that
+ * session live as one more reader: the first tab keeps it. The token stays in the fragment,
+ * which is never sent to the server or in a Referer.
+ */
+function watchFromLink() {
+  const link = new URLSearchParams(location.hash.slice(1));
+  const id = link.get('watch');
+  const token = link.get('token');
+  if (!id || !token) return;
+  const batch = document.createDocumentFragment();
+  runCard({ session: client.watch(id, { token }) }, batch);
   cards.prepend(batch);
 }
 
@@ -176,7 +192,10 @@ function runCard({ request, session: restored }, batch) {
     field('note').textContent = 'cancelling…';
     session?.cancel();
   });
-  if (restored) {
+  if (restored?.watching) {
+    card.dataset.watching = 'true';
+    field('note').textContent = 'watching…';
+  } else if (restored) {
     card.dataset.restored = 'true';
     field('note').textContent = 'resuming after reload…';
   }
@@ -221,6 +240,16 @@ function runCard({ request, session: restored }, batch) {
     updateCounters();
   })();
 
+  /** The card's "open in new tab" link: another page that watches this session live. */
+  function showWatchLink(session) {
+    const link = field('watch-link');
+    if (!session.resumeToken || session.ended) return;
+    const fragment = new URLSearchParams({ watch: session.id, token: session.resumeToken });
+    link.href = `${location.pathname}#${fragment}`;
+    link.hidden = false;
+    session.done.finally(() => { link.hidden = true; }).catch(() => {});
+  }
+
   /** Follow one session (one turn of the card) to its end; resolves with its end reason. */
   async function followTurn(session, replay) {
     // A restored card's events arrive as a burst of replay: its time to first token is the
@@ -263,13 +292,14 @@ function runCard({ request, session: restored }, batch) {
         switch (event.type) {
           case 'stream_start':
             setStatus(card, 'streaming');
+            showWatchLink(session);
             field('model').textContent = `${event.data.provider}/${event.data.model}`;
             field('model').title = field('model').textContent;
             break;
           case 'content_chunk':
             firstChunkAt ??= performance.now();
             chunks = event.data.index + 1; // the chunks before a recovered: false replay count too
-            if (field('note').textContent === 'resuming after reload…' || field('note').textContent === 'answering the tool call…') {
+            if (['resuming after reload…', 'answering the tool call…', 'watching…'].includes(field('note').textContent)) {
               field('note').textContent = '';
             }
             typewriter.append(event.data.content);
