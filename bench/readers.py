@@ -102,7 +102,8 @@ async def cpu_run(
 
 async def memory_run(url: str, pid: int, readers: int) -> tuple[float, float]:
     """Bytes per reader: the watch alone, and with its connection."""
-    async with asyncio.timeout(300), aiohttp.ClientSession() as http:
+    connector = aiohttp.TCPConnector(limit=0)  # aiohttp's default stops at 100 sockets
+    async with asyncio.timeout(300), aiohttp.ClientSession(connector=connector) as http:
         owner, ids = await started(http, url, 1, {"hang_at": 1})
         await asyncio.sleep(0.5)
         base = rss_bytes(pid)
