@@ -23,6 +23,7 @@ from server.transports.http_common import json_error, openai_error
 __all__ = [
     "BEARER_SUBPROTOCOL_PREFIX",
     "add_cors_headers",
+    "answers_own_errors",
     "api_middleware",
     "check_origin",
     "check_token",
@@ -97,33 +98,62 @@ def without_bearer_subprotocols(request: web.Request) -> web.Request:
     return request.clone(headers=headers)
 
 
+# Handlers that turn every refusal into their own JSON answer (the SSE routes): the
+# middleware hands their coroutine to aiohttp as it is, so an open stream holds no frame
+# of ours while it streams.
+_ANSWERS_OWN_ERRORS: set[Handler] = set()
+
+
+def answers_own_errors(handler: Handler) -> Handler:
+    """Mark a route handler that never lets a TokenmuxError out (see api_middleware)."""
+    _ANSWERS_OWN_ERRORS.add(handler)
+    return handler
+
+
 @web.middleware
-async def api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+def api_middleware(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
     """Origin and token checks for /api/ and /v1/ routes; answers CORS preflights.
 
     Errors there, unknown routes included, are JSON: OpenAI's shape under /v1/ (what an
-    OpenAI SDK parses), tokenmux's under /api/."""
+    OpenAI SDK parses), tokenmux's under /api/. The checks run here, before the handler;
+    a plain function, not a coroutine, so that a stream needs no frame of it."""
     path = request.path
     if path.startswith("/v1/"):
         error: Callable[[Exception], web.Response] = openai_error
     elif path.startswith("/api/"):
         error = json_error
     else:
-        return await handler(request)
+        return handler(request)
     auth = request.app[CONFIG].auth
     try:
         origin = check_origin(request, auth)
         if origin is not None:
             request[CORS_ORIGIN] = origin
         if request.method == hdrs.METH_OPTIONS:
-            return web.Response(status=204)
+            return _answer(web.Response(status=204))
         check_token(request, auth, subprotocols=False)
+    except TokenmuxError as exc:
+        return _answer(error(exc))
+    if request.match_info.handler in _ANSWERS_OWN_ERRORS:
+        return handler(request)
+    return _translated(request, handler, error)
+
+
+async def _answer(response: web.StreamResponse) -> web.StreamResponse:
+    return response
+
+
+async def _translated(
+    request: web.Request, handler: Handler, error: Callable[[Exception], web.Response]
+) -> web.StreamResponse:
+    """The handler's response, or its refusal (an unknown route included) as JSON."""
+    try:
         return await handler(request)
     except TokenmuxError as exc:
         return error(exc)
     except (web.HTTPNotFound, web.HTTPMethodNotAllowed) as exc:
         code = ErrorCode.NOT_FOUND if exc.status == 404 else ErrorCode.METHOD_NOT_ALLOWED
-        return error(TokenmuxError(f"no route {request.method} {path}", code=code))
+        return error(TokenmuxError(f"no route {request.method} {request.path}", code=code))
 
 
 async def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
