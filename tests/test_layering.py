@@ -1,5 +1,5 @@
-"""The protocol core stays sans-I/O, every module imports on its own, and no new import
-loop forms between server modules."""
+"""The protocol core stays sans-I/O, every module imports on its own, and no import loop
+forms between server modules."""
 
 from __future__ import annotations
 
@@ -66,15 +66,6 @@ def test_every_module_imports_alone() -> None:
         assert result.returncode == 0, f"{module}: {result.stderr[-2000:]}"
 
 
-# Loops that exist today, each a set of modules that import one another (directly or
-# round about, TYPE_CHECKING imports included). The session layer is still to be
-# untangled; until then it may stay, but nothing may join them and no
-# other loop may form. Shrink this as they are cut.
-KNOWN_LOOPS = [
-    {"server.sessions.follower", "server.sessions.manager", "server.sessions.session"},
-]
-
-
 def server_imports(module: str) -> set[str]:
     """The server modules ``module`` imports anywhere in its source (not only at the top)."""
     path = SERVER.parent.joinpath(*module.split("."))
@@ -135,11 +126,10 @@ def test_the_loop_finder_finds_a_loop() -> None:
     assert import_loops({"a": {"b"}, "b": set()}) == []
 
 
-def test_no_new_import_loops_between_server_modules() -> None:
-    """Every import loop is one of KNOWN_LOOPS (or a part of one): nothing new joins them."""
+def test_no_import_loops_between_server_modules() -> None:
+    """No server module imports itself round about (TYPE_CHECKING imports included)."""
     graph = {module: server_imports(module) for module in PACKAGES_AND_MODULES}
-    for loop in import_loops(graph):
-        assert any(loop <= known for known in KNOWN_LOOPS), f"import loop: {sorted(loop)}"
+    assert import_loops(graph) == []
 
 
 def test_the_client_package_never_imports_the_server() -> None:

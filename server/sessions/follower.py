@@ -18,17 +18,14 @@ import logging
 import secrets
 from collections.abc import Callable
 from contextlib import aclosing
-from typing import TYPE_CHECKING
 
 from server.errors import ErrorCode, SessionError, TokenmuxError
 from server.protocol.envelope import Resume
 from server.protocol.stream import EndReason
+from server.sessions.live import Holder
 from server.sessions.outbox import Sink
 from server.sessions.store import Control, RemoteSession, SessionStore
 from server.sessions.store.replay import WATCHING, issued_at, token_key
-
-if TYPE_CHECKING:
-    from server.sessions.manager import SessionScope
 
 __all__ = ["Follower"]
 
@@ -43,7 +40,7 @@ class Follower:
         store: SessionStore,
         request: Resume,
         sink: Sink,
-        scope: SessionScope,
+        scope: Holder,
         on_refused: Callable[[TokenmuxError], None] | None = None,
         *,
         watching: bool = False,

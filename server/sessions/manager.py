@@ -7,9 +7,9 @@ an owner: its scope cancels and awaits it on ``close()``, and the manager does t
 every scope on ``shutdown()``.
 
 Resume (PROTOCOL.md §6): with ``resume.enabled``, a session started with
-``on_disconnect: "detach"`` gets an unguessable token and a replay buffer. It stays
-resumable for ``resume.grace_s`` after it detached or ended; a detached session nobody
-resumes in that time is cancelled.
+``on_disconnect: "detach"`` gets an unguessable token and a replay buffer (their
+bookkeeping is server/sessions/resume.py). It stays resumable for ``resume.grace_s``
+after it detached or ended; a detached session nobody resumes in that time is cancelled.
 
 With a shared store (``store.type: redis``, server/sessions/store/) the registry entry and
 the events of each resumable session are also written there, so another node can resume
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 import time
 from collections import OrderedDict
@@ -34,16 +33,16 @@ from typing import Union
 
 from server.config import LimitsConfig, ResumeConfig
 from server.errors import ErrorCode, SessionError, TokenmuxError
-from server.protocol.envelope import Envelope, EventType, Resume, Start, Watch
+from server.protocol.envelope import Resume, Start, Watch
 from server.protocol.stream import EndReason
 from server.providers.registry import ProviderRegistry
-from server.sessions.buffer import ReplayBuffer, ReplayingSink
 from server.sessions.follower import Follower
+from server.sessions.live import Live
 from server.sessions.outbox import DetachedSink, Outbox, Sink
 from server.sessions.readers import ReaderSink
+from server.sessions.resume import Resumables
 from server.sessions.session import Session
-from server.sessions.store import ENDED, Control, EventLog, MemoryStore, SessionStore
-from server.sessions.store.replay import new_token, token_key
+from server.sessions.store import ENDED, Control, MemoryStore, SessionStore
 
 __all__ = ["SessionManager", "SessionScope"]
 
@@ -75,14 +74,14 @@ class SessionScope:
             raise SessionError("the server is shutting down", code=ErrorCode.SHUTTING_DOWN)
         self._check_room(start.session)
         session = self._manager.create_session(start, sink, http=self is self._manager.http)
-        self._adopt(session)
+        self.adopt(session)
         session.open()
         self._manager.launch(session)
         return session
 
     def cancel(self, session_id: str, reason: EndReason = "cancelled") -> bool:
         """Cancel a live session: True. Already ended: False. Never started: SessionError."""
-        session: Resumed | None = self._live.get(session_id) or self._followers.get(session_id)
+        session: Live | None = self._live.get(session_id) or self._followers.get(session_id)
         if session is None and session_id in self._watches:
             session = self._watches[session_id][0]  # a reader holding the token may cancel
         if session is None:
@@ -99,21 +98,23 @@ class SessionScope:
         if self._live.get(session.id) is session:
             session.cancel(reason)
 
-    def abandon(self, session: Resumed, reason: EndReason = "cancelled") -> None:
+    def abandon(self, session: Live, reason: EndReason = "cancelled") -> None:
         """The transport of ``session`` went away (``cancelled``) or failed (``error``):
         detach it if it asked for that (and resume is on), otherwise end it with
         ``reason``. A follower just stops following."""
-        if isinstance(session, Follower):
-            session.cancel_following()
+        follower = self._followers.get(session.id)
+        if follower is session:
+            follower.cancel_following()
             return
-        if self._live.get(session.id) is not session:
+        held = self._live.get(session.id)
+        if held is not session:
             return
-        if self._manager.may_detach(session) and not self._manager.shutting_down:
-            self._manager.detach(session)
+        if self._manager.may_detach(held) and not self._manager.shutting_down:
+            self._manager.detach(held)
         else:
-            session.cancel(reason)
+            held.cancel(reason)
 
-    async def wait(self, session: Resumed) -> None:
+    async def wait(self, session: Live) -> None:
         """Wait until ``session`` has ended (at once if it already has)."""
         if session.task is not None:
             # asyncio.wait neither cancels the task when we are cancelled nor raises its
@@ -145,8 +146,8 @@ class SessionScope:
             )
         if session.live and session.scope is not self:
             self._check_room(session.id)
-            session.scope._live.pop(session.id, None)  # a takeover: the old socket may be dead
-            self._adopt(session)
+            session.scope.let_go(session)  # a takeover: the old socket may be dead
+            self.adopt(session)
         if session.live:
             self._manager.took_over(session)  # relays on other nodes stop
         self._manager.replay(session, request.after_seq, sink)
@@ -270,14 +271,22 @@ class SessionScope:
                 code=ErrorCode.TOO_MANY_SESSIONS,
             )
 
-    def _adopt(self, session: Session) -> None:
+    # Used by the manager and by the scopes a session moves between.
+
+    def adopt(self, session: Session) -> None:
+        """Hold ``session`` here from now on (it started here, was resumed or detached)."""
         self._live[session.id] = session
         self._ended.pop(session.id, None)
         session.scope = self
 
-    def _release(self, session: Session) -> None:
+    def let_go(self, session: Live) -> None:
+        """``session`` moves to another scope: forget it here without ending it."""
         if self._live.get(session.id) is session:
             del self._live[session.id]
+
+    def release(self, session: Live) -> None:
+        """``session`` ended: forget it, but accept a late ``cancel`` of its id silently."""
+        self.let_go(session)
         self._ended[session.id] = None
         if len(self._ended) > REMEMBERED_ENDED_IDS:
             self._ended.popitem(last=False)
@@ -303,10 +312,7 @@ class SessionManager:
         self.scopes: set[SessionScope] = set()
         self.shutting_down = False
         self._end_listeners: list[Callable[[Session], None]] = []
-        # By token_key(token): a lookup's timing says nothing about the token itself.
-        self._resumable: dict[str, Session] = {}
-        self._expiry: dict[Session, asyncio.TimerHandle] = {}
-        self._logs: dict[Session, EventLog] = {}
+        self.resumables = Resumables(self.resume, self.store, clock, self._expired)
         self._http_sessions: dict[str, Session] = {}  # started over HTTP, detached or not
         self._idle = asyncio.Event()
         self._idle.set()
@@ -346,28 +352,14 @@ class SessionManager:
             except TimeoutError:
                 logger.info("drain over with %d sessions live: ending them", self._running)
         await asyncio.gather(*(scope.close("shutdown") for scope in list(self.scopes)))
-        for handle in self._expiry.values():
-            handle.cancel()
-        self._expiry.clear()
-        self._resumable.clear()
+        self.resumables.clear()
 
     # Used by SessionScope.
 
     def create_session(self, start: Start, sink: Sink, *, http: bool = False) -> Session:
         provider = self.providers.get(start.provider)
-        token = None
-        log = None
-        # Only sessions that asked to outlive their transport keep a replay buffer: the
-        # buffer is the one per-event cost resume adds, and nobody resumes the others. An
-        # SSE session is also logged in a shared store, where other nodes may cancel it.
         detach = start.on_disconnect == "detach"
-        if self.resume.enabled and (detach or http):
-            token = new_token(time.time())  # wall clock: other nodes read its issue time
-            log = self.store.open_log(start.session, token_key(token), http=http)
-            if detach or log is not None:
-                sink = ReplayingSink(ReplayBuffer(self.resume.buffer_events), sink, log)
-            else:
-                token = None
+        token, log, sink = self.resumables.issue(start.session, sink, detach=detach, http=http)
         session = Session(
             start,
             provider,
@@ -376,10 +368,7 @@ class SessionManager:
             clock=self.clock,
             max_duration_s=self.limits.max_session_s or None,
         )
-        if token is not None:
-            self._resumable[token_key(token)] = session
-        if log is not None:
-            self._logs[session] = log
+        self.resumables.register(session, log)
         if http:
             self._http_sessions[session.id] = session
         return session
@@ -397,52 +386,32 @@ class SessionManager:
 
     def detach(self, session: Session) -> None:
         """The transport went away: keep the session running, unseen, for the grace period."""
-        session.scope._live.pop(session.id, None)
-        self.detached._adopt(session)
+        session.scope.let_go(session)
+        self.detached.adopt(session)
         session.retarget(DetachedSink())
-        self._expire_later(session)
-        log = self._logs.get(session)
+        self.resumables.expire_later(session)
+        log = self.resumables.log_of(session)
         if log is not None:
             log.detached()
         logger.info("session %s detached; resumable for %.0fs", session.id, self.resume.grace_s)
 
     def find_resumable(self, session_id: str, token: str) -> Session:
-        session = self._resumable.get(token_key(token))
-        if (
-            session is None
-            or session.resume_token is None
-            or not hmac.compare_digest(session.resume_token, token)
-            or session.id != session_id
-        ):
-            raise SessionError(
-                "no resumable session matches this id and token", code=ErrorCode.UNAUTHORIZED
-            )
-        return session
+        return self.resumables.find(session_id, token)
 
     def replay(self, session: Session, after_seq: int, sink: Sink) -> None:
         """Send what ``after_seq`` missed to ``sink``, then route live events there too.
 
         Synchronous on purpose: no event of the session can slip in between the replay and
         the switch of its sink, so the client sees no gap and no duplicate."""
-        assert isinstance(session.sink, ReplayingSink)
-        events, complete = session.sink.buffer.after(after_seq)
-        if not complete:
-            sink.send(self._recovery_event(session, events))
-        for event in events:
-            sink.send(event)
+        self.resumables.replay(session, after_seq, sink)
         if session.live:
-            self._cancel_expiry(session)
+            self.resumables.cancel_expiry(session)
             session.retarget(sink)
 
     def watch(self, session: Session, after_seq: int, reader: ReaderSink) -> None:
         """Send what ``after_seq`` missed to ``reader``, then the live rest, as ``replay``
         does, but leave the session where it is: one more reader, not a takeover."""
-        assert isinstance(session.sink, ReplayingSink)
-        events, complete = session.sink.buffer.after(after_seq)
-        if not complete:
-            reader.send(self._recovery_event(session, events))
-        for event in events:
-            reader.send(event)
+        self.resumables.replay(session, after_seq, reader)
         if session.live:
             session.add_reader(reader)
 
@@ -453,10 +422,10 @@ class SessionManager:
                 with contextlib.suppress(SessionError):
                     self.cancel_http(control.key)
             return
-        session = self._resumable.get(control.key)
+        session = self.resumables.by_key(control.key)
         if session is None or not session.live:
             return
-        log = self._logs.get(session)
+        log = self.resumables.log_of(session)
         if control.op == "cancel":
             session.cancel()
         elif control.op == "attach" and log is not None:
@@ -466,17 +435,17 @@ class SessionManager:
             # Resumed elsewhere: a takeover, as on one node; it runs unseen here until then.
             if session.scope is not self.detached:
                 self.detach(session)
-            self._cancel_expiry(session)
+            self.resumables.cancel_expiry(session)
             logger.info("session %s resumed on another node", session.id)
         elif control.op == "release" and log is not None:
             # Only the current holder's release counts; a late one from an old relay does not.
             holder_left = log.release(control.holder)
             if holder_left and session.scope is self.detached:
-                self._expire_later(session)
+                self.resumables.expire_later(session)
 
     def took_over(self, session: Session) -> None:
         """``session`` was resumed on this node: readers on other nodes stop relaying it."""
-        log = self._logs.get(session)
+        log = self.resumables.log_of(session)
         if log is not None:
             log.take_over()
 
@@ -508,20 +477,6 @@ class SessionManager:
 
     # Private methods.
 
-    def _recovery_event(self, session: Session, events: list[Envelope]) -> Envelope:
-        """``metadata{recovered: false, content_so_far}`` when the buffer lost the first
-        missed events; its seq is the one just before the oldest event still held."""
-        assert isinstance(session.sink, ReplayingSink)
-        text = session.stream.text()
-        before = session.sink.buffer.length_before(events, len(text))
-        return {
-            "type": EventType.METADATA.value,
-            "session": session.id,
-            "seq": events[0]["seq"] - 1,
-            "timestamp": int(self.clock() * 1000),
-            "data": {"recovered": False, "content_so_far": text[:before]},
-        }
-
     def _on_task_done(self, task: asyncio.Task[None]) -> None:
         self._task_done(self._launched.pop(task))
 
@@ -529,32 +484,18 @@ class SessionManager:
         session.close_if_open()
         if self._http_sessions.get(session.id) is session:
             del self._http_sessions[session.id]
-        log = self._logs.pop(session, None)
-        if log is not None:
-            self.store.close_log(log)
-        session.scope._release(session)
+        self.resumables.close_log(session)
+        session.scope.release(session)
         self._running -= 1
         if not self._running:
             self._idle.set()
         if session.resume_token is not None and not self.shutting_down:
-            self._expire_later(session)  # the tail stays fetchable for the grace period
+            self.resumables.expire_later(session)  # the tail stays fetchable for the grace period
         for listener in self._end_listeners:
             listener(session)
 
-    def _expire_later(self, session: Session) -> None:
-        self._cancel_expiry(session)
-        loop = asyncio.get_running_loop()
-        self._expiry[session] = loop.call_later(self.resume.grace_s, self._expire, session)
-
-    def _cancel_expiry(self, session: Session) -> None:
-        handle = self._expiry.pop(session, None)
-        if handle is not None:
-            handle.cancel()
-
-    def _expire(self, session: Session) -> None:
-        self._expiry.pop(session, None)
-        if session.resume_token is not None:
-            self._resumable.pop(token_key(session.resume_token), None)
+    def _expired(self, session: Session) -> None:
+        """Nobody resumed ``session`` within the grace period (its token is forgotten)."""
         if session.live and session.scope is self.detached:
             logger.info("session %s was not resumed in time: cancelling it", session.id)
             session.cancel("timeout")

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from server.errors import ErrorCode, ProviderError, ProviderTimeout, TokenmuxError, error_payload
 from server.metrics import SessionTally, record_fallback, record_provider_error, record_retry
@@ -35,11 +35,9 @@ from server.providers.base import (
     Usage,
 )
 from server.sessions.emitter import Emitter
+from server.sessions.live import Holder
 from server.sessions.outbox import Sink
 from server.sessions.readers import Readers, ReaderSink
-
-if TYPE_CHECKING:
-    from server.sessions.manager import SessionScope
 
 __all__ = ["Session"]
 
@@ -94,7 +92,7 @@ class Session:
         self.out = Emitter(self.stream, sink)
         self.end_reason: EndReason | None = None
         self.task: asyncio.Task[None] | None = None  # set by the manager, which owns it
-        self.scope: SessionScope  # the registry holding it now; set by the manager
+        self.scope: Holder  # the registry holding it now; set by the manager
         self._max_duration_s = max_duration_s
         self._cancel_reason: EndReason = "cancelled"
         self._began = 0.0
