@@ -11,12 +11,12 @@ bytes by event type) in the same pass, so counting costs no second loop over the
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 from server.protocol.envelope import Envelope
 
-__all__ = ["Encoder", "Tally"]
+__all__ = ["Encoder", "Handler", "Tally", "encode_by_type"]
 
 
 class Encoder(Protocol):
@@ -36,3 +36,29 @@ class Tally(Protocol):
 
     events: defaultdict[str, int]
     bytes: defaultdict[str, int]
+
+
+Handler = Callable[[dict[str, Any], bytearray], None]
+"""Appends one event's blocks (from its ``data``) to the output buffer."""
+
+
+def encode_by_type(
+    handlers: Mapping[str, Handler], tally: Tally | None, event: Envelope, out: bytearray
+) -> None:
+    """Encode ``event`` with the handler for its type into ``out``, counting it for /metrics.
+
+    The shared path of the formats that map each event type onto blocks of their own (the
+    OpenAI chunks, the AI SDK stream); their per-token text path stays inline in each.
+    Event types a format has no place for are left out.
+    """
+    kind = event["type"]
+    handler = handlers.get(kind)
+    if handler is None:
+        return
+    if tally is None:
+        handler(event["data"], out)
+        return
+    before = len(out)
+    handler(event["data"], out)
+    tally.events[kind] += 1
+    tally.bytes[kind] += len(out) - before

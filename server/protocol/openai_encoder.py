@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from server.errors import ErrorCode, http_status
-from server.protocol.encoding import Tally
+from server.protocol.encoding import Handler, Tally, encode_by_type
 from server.protocol.envelope import Envelope
 from server.protocol.openai_request import openai_error_body
 from server.protocol.sse import DATA, DONE, END
@@ -84,7 +84,7 @@ class ChatCompletionChunks:
         self._finish_reason: Any = None
         self._usage: dict[str, Any] = {}
         self._settled = False
-        self._handlers = {
+        self._handlers: dict[str, Handler] = {
             "stream_start": self._start,
             "content_chunk": self._content,
             "reasoning_chunk": self._reasoning,
@@ -111,16 +111,7 @@ class ChatCompletionChunks:
                 tally.events[kind] += 1
                 tally.bytes[kind] += len(self._content_head) + len(text) + len(_CONTENT_END)
                 continue
-            handler = handlers.get(kind)
-            if handler is None:
-                continue  # event kinds this format has no place for are left out
-            if tally is None:
-                handler(event["data"], out)
-            else:  # /metrics: events and bytes by event type, in the same pass
-                before = len(out)
-                handler(event["data"], out)
-                tally.events[kind] += 1
-                tally.bytes[kind] += len(out) - before
+            encode_by_type(handlers, tally, event, out)
         return bytes(out)
 
     def finish(self) -> bytes:

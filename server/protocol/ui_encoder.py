@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from server.protocol.encoding import Tally
+from server.protocol.encoding import Handler, Tally, encode_by_type
 from server.protocol.envelope import Envelope
 from server.protocol.sse import DATA, DONE, END
 
@@ -72,7 +72,7 @@ class UiMessageStream:
         self._called_tools = False
         self._meta: dict[str, Any] = {}
         self._settled = False
-        self._handlers = {
+        self._handlers: dict[str, Handler] = {
             "stream_start": self._start,
             "content_chunk": self._text,
             "reasoning_chunk": self._reasoning,
@@ -100,16 +100,7 @@ class UiMessageStream:
                 tally.events[kind] += 1
                 tally.bytes[kind] += len(self._open_head) + len(text) + len(_DELTA_END)
                 continue
-            handler = handlers.get(kind)
-            if handler is None:
-                continue  # event kinds this format has no place for are left out
-            if tally is None:
-                handler(event["data"], out)
-            else:  # /metrics: events and bytes by event type, in the same pass
-                before = len(out)
-                handler(event["data"], out)
-                tally.events[kind] += 1
-                tally.bytes[kind] += len(out) - before
+            encode_by_type(handlers, tally, event, out)
         return bytes(out)
 
     def finish(self) -> bytes:
