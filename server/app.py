@@ -22,9 +22,9 @@ from server.ratelimit import ClientLimits
 from server.sessions.manager import SessionManager
 from server.sessions.store import build_store
 from server.state import CLIENTS, CONFIG, CONNECTIONS, MANAGER, Connection, Connections
+from server.transports.access import add_cors_headers, add_no_route, checked
 from server.transports.http import handle_cancel, handle_completion, handle_health
 from server.transports.metrics import install_metrics
-from server.transports.middleware import add_cors_headers, answers_own_errors, api_middleware
 from server.transports.openai_routes import add_openai_routes
 from server.transports.pages import add_page_routes
 from server.transports.sse import handle_events, handle_stream, sse_keepalive
@@ -38,9 +38,8 @@ logger = logging.getLogger(__name__)
 
 def make_app(config: Config) -> web.Application:
     """Build the application; providers and the session manager start with it."""
-    app = web.Application(
-        client_max_size=config.limits.max_message_bytes, middlewares=[api_middleware]
-    )
+    # No middleware (see transports/access.py): every /api/ and /v1/ route checks itself.
+    app = web.Application(client_max_size=config.limits.max_message_bytes)
     app[CONFIG] = config
     app[CONNECTIONS] = Connections()
     app[CLIENTS] = ClientLimits(
@@ -53,15 +52,16 @@ def make_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(sse_keepalive)
     app.on_shutdown.append(stop_gracefully)  # for runners other than start_server()
     app.router.add_get("/ws", handle_websocket)
-    app.router.add_post("/api/stream", answers_own_errors(handle_stream))
-    app.router.add_post("/api/completion", handle_completion)
-    app.router.add_post("/api/sessions/{session_id}/cancel", handle_cancel)
-    app.router.add_get("/api/sessions/{session_id}/events", answers_own_errors(handle_events))
+    app.router.add_post("/api/stream", handle_stream)
+    app.router.add_post("/api/completion", checked(handle_completion))
+    app.router.add_post("/api/sessions/{session_id}/cancel", checked(handle_cancel))
+    app.router.add_get("/api/sessions/{session_id}/events", handle_events)
     app.router.add_get("/healthz", handle_health)
     add_openai_routes(app)
     add_ui_chat_routes(app)
     add_page_routes(app)
     install_metrics(app)  # after _sessions: its listener needs the manager
+    add_no_route(app)  # last: it matches every path under /api/ and /v1/
     return app
 
 

@@ -19,6 +19,7 @@ from server.protocol.openai_encoder import ChatCompletionChunks, chat_completion
 from server.protocol.openai_request import chat_request_body
 from server.sessions.outbox import CollectingSink
 from server.state import MANAGER, TALLIES
+from server.transports.access import checked, refusal
 from server.transports.http_common import json_response, openai_error, parse_start, read_json
 from server.transports.sse import SseChannel
 
@@ -27,6 +28,9 @@ __all__ = ["add_openai_routes"]
 
 async def handle_chat_completions(request: web.Request) -> web.StreamResponse:
     """POST /v1/chat/completions: streamed, or one ``chat.completion`` object."""
+    refused = refusal(request)
+    if refused is not None:
+        return refused
     bind_request_id(request)
     manager = request.app[MANAGER]
     channel = SseChannel(request)
@@ -73,4 +77,4 @@ async def handle_models(request: web.Request) -> web.Response:
 
 def add_openai_routes(app: web.Application) -> None:
     app.router.add_post("/v1/chat/completions", handle_chat_completions)
-    app.router.add_get("/v1/models", handle_models)
+    app.router.add_get("/v1/models", checked(handle_models))

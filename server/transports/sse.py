@@ -32,6 +32,7 @@ from server.sessions.follower import Follower
 from server.sessions.manager import Resumed
 from server.sessions.outbox import Outbox
 from server.state import CONFIG, MANAGER, SSE_STREAMS, TALLIES
+from server.transports.access import refusal
 from server.transports.aiohttp_private import ChunkedBody
 from server.transports.http_common import json_error, read_start
 from server.transports.sse_streams import Signal, SseStreams
@@ -218,6 +219,9 @@ class SseChannel:
 
 async def handle_stream(request: web.Request) -> web.StreamResponse:
     """POST /api/stream."""
+    refused = refusal(request)
+    if refused is not None:
+        return refused
     bind_request_id(request)
     channel = SseChannel(request)
     try:
@@ -231,6 +235,9 @@ async def handle_stream(request: web.Request) -> web.StreamResponse:
 
 async def handle_events(request: web.Request) -> web.StreamResponse:
     """GET /api/sessions/{session_id}/events?resume_token=…: resume as EventSource."""
+    refused = refusal(request)
+    if refused is not None:
+        return refused
     bind_request_id(request)
     channel = SseChannel(request)
     manager = request.app[MANAGER]

@@ -24,6 +24,7 @@ from server.protocol.ui_encoder import UI_STREAM_HEADER, UiMessageStream
 from server.protocol.ui_request import ui_chat_body
 from server.sessions.session import Session
 from server.state import MANAGER, TALLIES
+from server.transports.access import checked, refusal
 from server.transports.http_common import json_error, json_response, parse_start, read_json
 from server.transports.sse import SSE_HEADERS, SseChannel
 
@@ -52,6 +53,9 @@ ANSWERS = web.AppKey("ui_chat_answers", _Answers)
 
 async def handle_chat(request: web.Request) -> web.StreamResponse:
     """POST /api/chat: answer the chat's messages as a UI message stream."""
+    refused = refusal(request)
+    if refused is not None:
+        return refused
     bind_request_id(request)
     manager = request.app[MANAGER]
     channel = SseChannel(request)
@@ -70,6 +74,9 @@ async def handle_chat(request: web.Request) -> web.StreamResponse:
 
 async def handle_chat_stream(request: web.Request) -> web.StreamResponse:
     """GET /api/chat/{id}/stream: the running answer from its start, then live; else 204."""
+    refused = refusal(request)
+    if refused is not None:
+        return refused
     bind_request_id(request)
     chat_id = request.match_info["chat_id"]
     answer = request.app[ANSWERS].get(chat_id)
@@ -117,4 +124,4 @@ def add_ui_chat_routes(app: web.Application) -> None:
     app.cleanup_ctx.append(_answers)
     app.router.add_post("/api/chat", handle_chat)
     app.router.add_get("/api/chat/{chat_id}/stream", handle_chat_stream)
-    app.router.add_post("/api/chat/{chat_id}/cancel", handle_chat_cancel)
+    app.router.add_post("/api/chat/{chat_id}/cancel", checked(handle_chat_cancel))

@@ -50,9 +50,9 @@ from server.ratelimit import ClientLimits, TokenBucket
 from server.sessions.manager import SessionManager, SessionScope
 from server.sessions.outbox import Outbox
 from server.state import CLIENTS, CONFIG, CONNECTIONS, MANAGER, TALLIES
+from server.transports.access import check_websocket, without_bearer_subprotocols
 from server.transports.aiohttp_private import WsTransport
 from server.transports.http_common import client_address, json_error
-from server.transports.middleware import check_websocket, without_bearer_subprotocols
 
 __all__ = ["WsConnection", "handle_websocket"]
 

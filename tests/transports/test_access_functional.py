@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -87,6 +88,32 @@ async def test_http_routes_require_the_token_and_answer_json(guarded: RunningSer
             assert ok.status == 200
         async with http.get(guarded.url + "/healthz") as health:
             assert health.status == 200  # liveness probes need no token
+
+
+def api_routes(server: RunningServer) -> list[tuple[str, str]]:
+    """Every (method, concrete path) served under /api/ and /v1/, the fallbacks included."""
+    found = []
+    for route in server.app.router.routes():
+        path = route.resource.canonical if route.resource is not None else ""
+        if route.method != "HEAD" and path.startswith(("/api/", "/v1/")):
+            method = "DELETE" if route.method == "*" else route.method
+            found.append((method, re.sub(r"\{[^}]*\}", "x", path)))
+    return found
+
+
+async def test_every_api_route_checks_the_token_and_the_origin(guarded: RunningServer) -> None:
+    """No middleware runs the checks: each route must, the ones added later included."""
+    routes = api_routes(guarded)
+    assert ("POST", "/api/stream") in routes and ("POST", "/v1/chat/completions") in routes
+    assert ("DELETE", "/api/x") in routes and ("DELETE", "/v1/x") in routes
+    foreign = {"Origin": "https://evil.example.com", "Authorization": f"Bearer {TOKEN}"}
+    async with aiohttp.ClientSession() as http:
+        for method, path in routes:
+            async with http.request(method, guarded.url + path, json={}) as response:
+                assert response.status == 401, (method, path)
+                assert (await response.json())["error"]["code"] == "unauthorized", (method, path)
+            async with http.request(method, guarded.url + path, headers=foreign) as response:
+                assert response.status == 403, (method, path)
 
 
 async def test_cors_for_allowed_origins_only(guarded: RunningServer) -> None:

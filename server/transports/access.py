@@ -1,11 +1,16 @@
 """Who may come in: bearer tokens, the Origin allowlist, CORS.
 
-Checks run before a WebSocket is upgraded (``check_websocket``) and before any /api/ handler
-(``api_middleware``), so a refused client costs no session, no upgrade and no socket state.
-Refusals are plain HTTP errors with a JSON body: 401 ``unauthorized``, 403
+Checks run before a WebSocket is upgraded (``check_websocket``) and first thing in every
+/api/ and /v1/ route (``refusal``), so a refused client costs no session, no upgrade and no
+socket state. Refusals are plain HTTP errors with a JSON body: 401 ``unauthorized``, 403
 ``forbidden_origin``, 429 ``rate_limited``. (Rejecting before the upgrade means a browser
 sees only a failed handshake, not the code; the trade is that a refused socket never
 exists.) Tokens are compared in constant time and never logged.
+
+No aiohttp middleware: an app with any middleware wraps every handler in coroutines of
+its own, and an open stream holds them for its whole life. The streaming routes call
+``refusal()`` themselves; the routes that answer at once are wrapped by ``checked()``;
+every other path under /api/ and /v1/ reaches ``no_route`` (JSON 404 or 405).
 """
 
 from __future__ import annotations
@@ -23,11 +28,14 @@ from server.transports.http_common import json_error, openai_error
 __all__ = [
     "BEARER_SUBPROTOCOL_PREFIX",
     "add_cors_headers",
-    "answers_own_errors",
-    "api_middleware",
+    "add_no_route",
     "check_origin",
     "check_token",
     "check_websocket",
+    "checked",
+    "error_answer",
+    "no_route",
+    "refusal",
     "without_bearer_subprotocols",
 ]
 
@@ -98,62 +106,65 @@ def without_bearer_subprotocols(request: web.Request) -> web.Request:
     return request.clone(headers=headers)
 
 
-# Handlers that turn every refusal into their own JSON answer (the SSE routes): the
-# middleware hands their coroutine to aiohttp as it is, so an open stream holds no frame
-# of ours while it streams.
-_ANSWERS_OWN_ERRORS: set[Handler] = set()
-
-
-def answers_own_errors(handler: Handler) -> Handler:
-    """Mark a route handler that never lets a TokenmuxError out (see api_middleware)."""
-    _ANSWERS_OWN_ERRORS.add(handler)
-    return handler
-
-
-@web.middleware
-def api_middleware(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
-    """Origin and token checks for /api/ and /v1/ routes; answers CORS preflights.
-
-    Errors there, unknown routes included, are JSON: OpenAI's shape under /v1/ (what an
-    OpenAI SDK parses), tokenmux's under /api/. The checks run here, before the handler;
-    a plain function, not a coroutine, so that a stream needs no frame of it."""
-    path = request.path
-    if path.startswith("/v1/"):
-        error: Callable[[Exception], web.Response] = openai_error
-    elif path.startswith("/api/"):
-        error = json_error
-    else:
-        return handler(request)
+def refusal(request: web.Request) -> web.Response | None:
+    """The answer to an /api/ or /v1/ request that may not go on: a refused Origin or token
+    (as JSON, OpenAI's shape under /v1/), or a CORS preflight (204). None: it may go on."""
     auth = request.app[CONFIG].auth
     try:
         origin = check_origin(request, auth)
         if origin is not None:
             request[CORS_ORIGIN] = origin
         if request.method == hdrs.METH_OPTIONS:
-            return _answer(web.Response(status=204))
+            return web.Response(status=204)
         check_token(request, auth, subprotocols=False)
     except TokenmuxError as exc:
-        return _answer(error(exc))
-    if request.match_info.handler in _ANSWERS_OWN_ERRORS:
-        return handler(request)
-    return _translated(request, handler, error)
+        return error_answer(request, exc)
+    return None
 
 
-async def _answer(response: web.StreamResponse) -> web.StreamResponse:
-    return response
+def error_answer(request: web.Request, exc: Exception) -> web.Response:
+    """An error as JSON: OpenAI's shape under /v1/ (what an OpenAI SDK parses), else ours."""
+    return openai_error(exc) if request.path.startswith("/v1/") else json_error(exc)
 
 
-async def _translated(
-    request: web.Request, handler: Handler, error: Callable[[Exception], web.Response]
-) -> web.StreamResponse:
-    """The handler's response, or its refusal (an unknown route included) as JSON."""
-    try:
-        return await handler(request)
-    except TokenmuxError as exc:
-        return error(exc)
-    except (web.HTTPNotFound, web.HTTPMethodNotAllowed) as exc:
-        code = ErrorCode.NOT_FOUND if exc.status == 404 else ErrorCode.METHOD_NOT_ALLOWED
-        return error(TokenmuxError(f"no route {request.method} {request.path}", code=code))
+def checked(handler: Handler) -> Handler:
+    """A route that answers at once: ``refusal()`` first, and a TokenmuxError the handler
+    raises is answered as JSON. (Streaming routes call ``refusal()`` themselves, so that an
+    open stream holds no frame of this wrapper.)"""
+
+    async def route(request: web.Request) -> web.StreamResponse:
+        refused = refusal(request)
+        if refused is not None:
+            return refused
+        try:
+            return await handler(request)
+        except TokenmuxError as exc:
+            return error_answer(request, exc)
+
+    return route
+
+
+async def no_route(request: web.Request) -> web.Response:
+    """Any other method and path under /api/ and /v1/: the same checks (and preflights),
+    then a JSON 405 if the path has a route for other methods, else a JSON 404."""
+    refused = refusal(request)
+    if refused is not None:
+        return refused
+    code = ErrorCode.NOT_FOUND
+    this = request.match_info.route.resource
+    for resource in request.app.router.resources():
+        if resource is not this and (await resource.resolve(request))[1]:
+            code = ErrorCode.METHOD_NOT_ALLOWED
+            break
+    return error_answer(
+        request, TokenmuxError(f"no route {request.method} {request.path}", code=code)
+    )
+
+
+def add_no_route(app: web.Application) -> None:
+    """Call after every other route: these match any path under /api/ and /v1/."""
+    app.router.add_route("*", "/api/{tail:.*}", no_route)
+    app.router.add_route("*", "/v1/{tail:.*}", no_route)
 
 
 async def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
