@@ -264,11 +264,16 @@ class _Deadline:
         assert task is not None
         self._task = task
         self._stall_s = stall_s
-        self.due = self._loop.time() + first_s
+        now = self._loop.time()
+        self.due = now + first_s
         self.waiting = False
         self.expired = False
-        self._armed = self.due  # when the timer fires (a float read, not a call, per token)
-        self._timer = self._loop.call_at(self.due, self._check)
+        # When the timer fires (a float read, not a call, per token). Armed at the earlier
+        # of the two deadlines, so that the first progress never has to re-arm it: a
+        # cancelled timer would stay in the loop's heap, held by every session, until its
+        # time came.
+        self._armed = now + min(first_s, stall_s)
+        self._timer = self._loop.call_at(self._armed, self._check)
 
     def touch(self) -> None:
         """Progress arrived: the next event must come within the stall deadline."""

@@ -73,3 +73,21 @@ async def test_silence_after_reasoning_is_still_a_stall() -> None:
             seen.append(event)
     assert caught.value.code == "provider_timeout"
     assert len(seen) == 2 and sim.stats.started == 1
+
+
+async def test_a_first_token_deadline_longer_than_the_stall_deadline_holds() -> None:
+    """The deadline's timer first fires at the shorter stall time; before any progress it
+    must wait on for the first-token deadline, and then end the attempt."""
+    sim = SimProvider("sim", ProviderConfig(type="sim"))
+    policy = RetryPolicy(max_attempts=1, first_token_timeout_s=0.5, stall_timeout_s=0.1)
+    provider = ResilientProvider([Route(sim, policy)])
+    slow_start = {"reasoning_tokens": 0, "tokens_per_second": 0, "ttft_ms": 300}
+    events = [event async for event in provider.stream(request(**slow_start))]
+    assert isinstance(events[-1], Finish)
+    loop_time = asyncio.get_running_loop().time
+    began = loop_time()
+    with pytest.raises(ProviderError) as caught:
+        async for _ in provider.stream(request(**(slow_start | {"ttft_ms": 2000}))):
+            pass
+    assert caught.value.code == "provider_timeout"
+    assert loop_time() - began > 0.45  # the first-token deadline, not the stall one
