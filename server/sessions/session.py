@@ -205,38 +205,53 @@ class Session:
                             if delay:
                                 await asyncio.sleep(delay)
                         continue
+                    # Fields read from the event, not captured by the patterns: every
+                    # capture would be one more slot in this frame, held by every session.
                     match event:
-                        case ReasoningDelta(text, signature):
+                        case ReasoningDelta():
                             if ttft_ms is None:
                                 ttft_ms = self._first_output(began)
-                            if signature is not None:
-                                stream.sign_reasoning(signature)
-                            if text:
-                                out.reasoning(text)
+                            if event.signature is not None:
+                                stream.sign_reasoning(event.signature)
+                            if event.text:
+                                out.reasoning(event.text)
                                 if delay:
                                     await asyncio.sleep(delay)
-                        case ToolCallStart(call_id, name, index):
+                        case ToolCallStart():
                             if ttft_ms is None:
                                 ttft_ms = self._first_output(began)
-                            self._emit(stream.tool_call_start(call_id, name, index))
-                        case ToolCallDelta(call_id, fragment):
-                            self._emit(stream.tool_call_delta(call_id, fragment))
-                        case ToolCallEnd(call_id, name, arguments, text, signature):
+                            self._emit(stream.tool_call_start(event.id, event.name, event.index))
+                        case ToolCallDelta():
+                            self._emit(stream.tool_call_delta(event.id, event.arguments_delta))
+                        case ToolCallEnd():
                             self._emit(
-                                stream.tool_call_end(call_id, name, arguments, text, signature)
+                                stream.tool_call_end(
+                                    event.id,
+                                    event.name,
+                                    event.arguments,
+                                    event.arguments_text,
+                                    event.signature,
+                                )
                             )
                         case Source():
                             self._emit(stream.source(_present(event)))
-                        case Refusal(text):
+                        case Refusal():
                             if ttft_ms is None:
                                 ttft_ms = self._first_output(began)
-                            refusal.append(text)
-                        case Usage(input_tokens, output_tokens, cached, reasoning):
-                            stream.record_usage(input_tokens, output_tokens, cached, reasoning)
-                        case Metadata(data):  # e.g. which fallback provider answered
-                            self._emit(stream.metadata(dict(data)))
-                        case AttemptFailed(provider, code, next_provider):
-                            self._count_failed_attempt(provider, code, next_provider)
+                            refusal.append(event.text)
+                        case Usage():
+                            stream.record_usage(
+                                event.input_tokens,
+                                event.output_tokens,
+                                event.cached_input_tokens,
+                                event.reasoning_tokens,
+                            )
+                        case Metadata():  # e.g. which fallback provider answered
+                            self._emit(stream.metadata(dict(event.data)))
+                        case AttemptFailed():
+                            self._count_failed_attempt(
+                                event.provider, event.code, event.next_provider
+                            )
                         case Finish():
                             finish = event
             finally:
