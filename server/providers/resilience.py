@@ -33,6 +33,7 @@ call began, a failure ends the session as before.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import random
 from collections.abc import AsyncIterator, Sequence
@@ -246,6 +247,11 @@ class ResilientProvider:
         await self.primary.aclose()  # fallbacks are closed as entries of their own
 
 
+# What a deadline's callback runs in: it reads no context variable and logs nothing, and a
+# timer left to copy the session's context would hold one more object per live session.
+_TIMER_CONTEXT = contextvars.Context()
+
+
 class _Deadline:
     """The first-token / stall deadline of one attempt, with one timer re-armed lazily.
 
@@ -273,7 +279,7 @@ class _Deadline:
         # cancelled timer would stay in the loop's heap, held by every session, until its
         # time came.
         self._armed = now + min(first_s, stall_s)
-        self._timer = self._loop.call_at(self._armed, self._check)
+        self._timer = self._loop.call_at(self._armed, self._check, context=_TIMER_CONTEXT)
 
     def touch(self) -> None:
         """Progress arrived: the next event must come within the stall deadline."""
@@ -281,7 +287,7 @@ class _Deadline:
         if due < self._armed:  # earlier than armed (the first-token one): re-arm
             self._timer.cancel()
             self._armed = due
-            self._timer = self._loop.call_at(due, self._check)
+            self._timer = self._loop.call_at(due, self._check, context=_TIMER_CONTEXT)
 
     def close(self) -> None:
         self._timer.cancel()
@@ -292,4 +298,4 @@ class _Deadline:
             self._task.cancel()
         else:  # moved on, or the consumer has the event: look again later
             later = self._armed = max(self.due, self._loop.time() + min(self._stall_s, 0.05))
-            self._timer = self._loop.call_at(later, self._check)
+            self._timer = self._loop.call_at(later, self._check, context=_TIMER_CONTEXT)

@@ -10,6 +10,7 @@ shutdown, timeout).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from collections.abc import Callable
@@ -46,6 +47,12 @@ logger = logging.getLogger(__name__)
 # How a session ends whose connection failed under it (its writer raised): the client
 # may retry; the detail is in the server's log.
 _TRANSPORT_FAILED = TokenmuxError("the connection failed", code=ErrorCode.INTERNAL)
+
+
+# What the max-duration timer runs in: _time_out() reads no context variable and logs
+# nothing, and a timer left to copy the task's context would hold one more object per
+# live session.
+_TIMER_CONTEXT = contextvars.Context()
 
 
 class Session:
@@ -185,7 +192,9 @@ class Session:
         # asyncio.timeout context held by every live session).
         limit = None
         if self._max_duration_s:
-            limit = asyncio.get_running_loop().call_later(self._max_duration_s, self._time_out)
+            limit = asyncio.get_running_loop().call_later(
+                self._max_duration_s, self._time_out, context=_TIMER_CONTEXT
+            )
         delay = self.start.chunk_delay_ms / 1000
         ttft_ms: int | None = None
         finish: Finish | None = None
