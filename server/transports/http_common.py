@@ -76,19 +76,27 @@ async def read_start(request: web.Request) -> Start:
 
 async def read_json(request: web.Request) -> Any:
     """The request body as JSON. Raises TokenmuxError (too large, not JSON)."""
-    config = request.app[CONFIG]
-    try:
-        body = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise ProtocolError(
-            f"request body larger than {config.limits.max_message_bytes} bytes",
-            code=ErrorCode.MESSAGE_TOO_LARGE,
-        ) from None
+    body = await _read_body(request, request.app[CONFIG].limits.max_message_bytes)
     try:
         obj = orjson.loads(body)
     except orjson.JSONDecodeError:
         raise ProtocolError("the request body is not valid JSON") from None
     return obj
+
+
+async def _read_body(request: web.Request, max_bytes: int) -> bytes:
+    """The body, read from its stream. Not ``request.read()``: that keeps a copy on the
+    request for as long as it lives, a whole stream for the streaming routes."""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.readany():
+        size += len(chunk)
+        if size > max_bytes:
+            raise ProtocolError(
+                f"request body larger than {max_bytes} bytes", code=ErrorCode.MESSAGE_TOO_LARGE
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def parse_start(request: web.Request, obj: Any) -> Start:
