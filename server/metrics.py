@@ -90,4 +90,3 @@ class Tallies:
     def __init__(self) -> None:
         self.ws = TransportTally()
         self.sse = TransportTally()
-        self.sse_streams: set[OpenQueue] = set()  # open SSE outboxes (queue depth, merges)

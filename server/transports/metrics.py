@@ -24,7 +24,7 @@ from prometheus_client.registry import Collector
 
 from server.cache.base import CacheStats
 from server.metrics import OpenQueue, Tallies, TransportTally
-from server.state import CONNECTIONS, MANAGER, METRICS, TALLIES, Connections
+from server.state import CONNECTIONS, MANAGER, METRICS, SSE_STREAMS, TALLIES, Connections
 from server.transports.metrics_registry import AppMetrics
 
 __all__ = ["AppMetrics", "install_metrics"]
@@ -55,12 +55,13 @@ def _live_families(app: web.Application) -> list[Metric]:
     tallies = app[TALLIES]
     connections: Connections = app[CONNECTIONS]
     outboxes: list[OpenQueue] = [c.outbox for c in connections]
-    outboxes.extend(tallies.sse_streams)
+    sse_streams = app[SSE_STREAMS].open
+    outboxes.extend(stream.outbox for stream in sse_streams)
     open_connections = GaugeMetricFamily(
         "tokenmux_open_connections", "Open client connections.", labels=["transport"]
     )
     open_connections.add_metric(["ws"], len(connections))
-    open_connections.add_metric(["sse"], len(tallies.sse_streams))
+    open_connections.add_metric(["sse"], len(sse_streams))
     families: list[Metric] = [open_connections]
     families.append(
         GaugeMetricFamily(

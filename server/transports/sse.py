@@ -35,7 +35,7 @@ from server.state import CONFIG, MANAGER, SSE_STREAMS, TALLIES
 from server.transports.access import refusal
 from server.transports.aiohttp_private import ChunkedBody
 from server.transports.http_common import json_error, read_start
-from server.transports.sse_streams import Signal, SseStreams
+from server.transports.sse_streams import OpenStream, SseStreams
 
 __all__ = [
     "SSE_HEADERS",
@@ -58,67 +58,6 @@ class _Overflow(Exception):
     pass
 
 
-class _Direct:
-    """Once the response is prepared, queued events go to the socket from a loop callback.
-
-    No task switch per batch: the session queues, a ``call_soon`` callback (scheduled once
-    per batch) has the stream's encoder make the bytes and writes them (ChunkedBody: the
-    bytes ``response.write()`` would send). Whatever needs waiting (a paused transport, the
-    end of the stream, an overflow, a keep-alive, a failure) wakes the handler task instead.
-    """
-
-    __slots__ = ("_loop", "body", "encoder", "ended", "failure", "outbox", "scheduled", "signal")
-
-    def __init__(
-        self,
-        request: web.Request,
-        response: web.StreamResponse,
-        outbox: Outbox,
-        signal: Signal,
-        encoder: Encoder,
-    ) -> None:
-        self._loop = asyncio.get_running_loop()
-        self.body = ChunkedBody(request, response)
-        self.outbox = outbox
-        self.signal = signal
-        self.encoder = encoder
-        self.scheduled = False
-        self.ended = False
-        self.failure: Exception | None = None  # what broke flush(); the handler ends on it
-
-    def schedule(self) -> None:
-        if not self.scheduled:
-            self.scheduled = True
-            self._loop.call_soon(self.flush)
-
-    def flush(self) -> None:
-        self.scheduled = False
-        signal, body = self.signal, self.body
-        if signal.overflowed or body.paused or body.closing or self.failure is not None:
-            signal.set()  # the handler raises, drains, or notices the closed socket
-            return
-        batch = self.outbox.drain()
-        if not batch:
-            return
-        try:
-            data = self.encoder.encode(batch)
-            # An encoder may have nothing to say for a batch (a format without an event for
-            # each envelope); an empty chunk would be the chunked body's terminator.
-            if data:
-                body.write(data)
-                signal.last_write = time.monotonic()
-        except Exception as exc:  # our own failure: a loop callback must not raise
-            self.failure = exc
-            self.outbox.close()
-            signal.set()
-            return
-        if EVENTS.isEnabledFor(logging.DEBUG):
-            log_events("sse", batch)
-        if batch[-1]["type"] == "stream_end":
-            self.ended = True
-            signal.set()
-
-
 async def sse_keepalive(app: web.Application) -> AsyncIterator[None]:
     """Cleanup context: the app's SseStreams and its keep-alive timer."""
     streams = app[SSE_STREAMS] = SseStreams(app[CONFIG].sse.keepalive_s)
@@ -129,20 +68,73 @@ async def sse_keepalive(app: web.Application) -> AsyncIterator[None]:
         await timer
 
 
-class SseChannel:
-    """One SSE response: its outbox, and the writing of what its session queues."""
+class SseChannel(OpenStream):
+    """One SSE response: its outbox, and the writing of what its session queues.
 
-    __slots__ = ("outbox", "signal")
+    Until the response is prepared, a batch queued wakes the handler task. After that, no
+    task switch per batch: the session queues, a ``call_soon`` callback (``flush``,
+    scheduled once per batch) has the stream's encoder make the bytes and writes them
+    (ChunkedBody: the bytes ``response.write()`` would send). Whatever needs waiting (a
+    paused transport, the end of the stream, an overflow, a keep-alive, a failure) wakes
+    the handler task instead. One object per stream for all of it (and for the app's
+    OpenStream): every open stream holds it.
+    """
+
+    __slots__ = ("body", "encoder", "ended", "failure", "scheduled")
+
+    outbox: Outbox
+    encoder: Encoder  # set with body, by pump()
 
     def __init__(self, request: web.Request) -> None:
+        super().__init__()
         config = request.app[CONFIG]
-        self.signal = Signal()
         self.outbox = Outbox(
             merge_bytes=config.limits.outbox_merge_bytes,
             max_bytes=config.limits.outbox_max_bytes,
-            on_ready=self.signal.ready,
-            on_overflow=self.signal.overflow,
+            on_ready=self.ready,
+            on_overflow=self.overflow,
         )
+        self.body: ChunkedBody | None = None  # while the response is prepared and open
+        self.scheduled = False
+        self.ended = False
+        self.failure: Exception | None = None  # what broke flush(); the handler ends on it
+
+    def ready(self) -> None:
+        """The outbox's on_ready: events are queued (called once per batch)."""
+        if self.body is None:
+            self.set()  # not streaming yet: the handler writes after prepare()
+        elif not self.scheduled:
+            self.scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        self.scheduled = False
+        body = self.body
+        if body is None:  # the stream ended before this callback ran
+            return
+        if self.overflowed or body.paused or body.closing or self.failure is not None:
+            self.set()  # the handler raises, drains, or notices the closed socket
+            return
+        batch = self.outbox.drain()
+        if not batch:
+            return
+        try:
+            data = self.encoder.encode(batch)
+            # An encoder may have nothing to say for a batch (a format without an event for
+            # each envelope); an empty chunk would be the chunked body's terminator.
+            if data:
+                body.write(data)
+                self.last_write = time.monotonic()
+        except Exception as exc:  # our own failure: a loop callback must not raise
+            self.failure = exc
+            self.outbox.close()
+            self.set()
+            return
+        if EVENTS.isEnabledFor(logging.DEBUG):
+            log_events("sse", batch)
+        if batch[-1]["type"] == "stream_end":
+            self.ended = True
+            self.set()
 
     async def pump(
         self,
@@ -153,37 +145,35 @@ class SseChannel:
     ) -> web.StreamResponse:
         """Write the session's events as ``encoder`` makes them until its stream_end, then
         the encoder's trailer (``data: [DONE]``). ``headers``: a format may add its own."""
-        wake, outbox, scope = self.signal, self.outbox, session.scope
+        outbox, scope = self.outbox, session.scope
         failed = False
         response = web.StreamResponse(headers=headers)
-        tally = request.app[TALLIES].sse
-        tally_streams = request.app[TALLIES].sse_streams
-        tally_streams.add(outbox)
         streams = request.app[SSE_STREAMS].open
-        streams.add(wake)
+        streams.add(self)
         try:
             await response.prepare(request)
-            direct = wake.direct = _Direct(request, response, outbox, wake, encoder)
-            direct.flush()  # what was queued before the headers went out
+            self.encoder = encoder
+            body = self.body = ChunkedBody(request, response)
+            self.flush()  # what was queued before the headers went out
             # A resumed session that had ended with nothing left to replay is done at once.
-            while not direct.ended and (session.live or len(outbox)):
-                await wake.wait()
-                wake.clear()
-                if direct.failure is not None:
-                    raise direct.failure
-                if wake.overflowed:
+            while not self.ended and (session.live or len(outbox)):
+                await self.wait()
+                self.clear()
+                if self.failure is not None:
+                    raise self.failure
+                if self.overflowed:
                     raise _Overflow
-                if direct.body.closing:
+                if body.closing:
                     raise ConnectionResetError("the client went away")
-                if wake.ping:
-                    wake.ping = False
+                if self.ping:
+                    self.ping = False
                     await response.write(KEEPALIVE)
-                    wake.last_write = time.monotonic()
-                if direct.body.paused:
+                    self.last_write = time.monotonic()
+                if body.paused:
                     outbox.paused = True  # merging starts while the client lags
-                    await direct.body.drain()
+                    await body.drain()
                     outbox.paused = False
-                direct.flush()
+                self.flush()
             tail = encoder.finish()
             if tail:
                 await response.write(tail)
@@ -203,10 +193,9 @@ class SseChannel:
             # handler because the client disconnected: no session outlives its reader
             # unless it asked to be detached.
             outbox.close()
-            wake.direct = None
-            streams.discard(wake)
-            tally_streams.discard(outbox)
-            tally.merged += outbox.merged
+            self.body = None
+            streams.discard(self)
+            request.app[TALLIES].sse.merged += outbox.merged
             # Taken over by a later request (an EventSource reconnecting before this
             # connection was seen to die): the session is that request's now. All HTTP
             # requests share one scope, so the scope alone cannot tell.

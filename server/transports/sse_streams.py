@@ -1,4 +1,4 @@
-"""The wake-up signal of each open SSE stream, and the one keep-alive timer of all of them.
+"""What the app knows of each open SSE stream, and the one keep-alive timer of all of them.
 
 Kept apart from the routes (transports/sse.py) so the application's state can hold the
 set of open streams without importing the routes.
@@ -8,25 +8,24 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Protocol
 
-__all__ = ["Flusher", "Signal", "SseStreams"]
+from server.metrics import OpenQueue
 
-
-class Flusher(Protocol):
-    """A prepared stream's writer: writes what is queued soon (from a loop callback)."""
-
-    def schedule(self) -> None: ...
+__all__ = ["OpenStream", "SseStreams"]
 
 
-class Signal:
-    """A one-waiter asyncio.Event without the Event's deque: one per open stream.
+class OpenStream:
+    """An open SSE stream as the app sees it: a one-waiter asyncio.Event without the
+    Event's deque, the stream's queue (/metrics reads it) and when it last wrote.
 
     ``ping`` and ``last_write`` let the app's one keep-alive timer (SseStreams) wake a
     quiet stream, instead of every stream arming a timer of its own on every wait.
+    transports/sse.py's SseChannel is one: one object per stream, not one per role.
     """
 
-    __slots__ = ("_is_set", "_waiter", "direct", "last_write", "overflowed", "ping")
+    __slots__ = ("_is_set", "_waiter", "last_write", "outbox", "overflowed", "ping")
+
+    outbox: OpenQueue  # set by the subclass, which makes it with its own callbacks
 
     def __init__(self) -> None:
         self._is_set = False
@@ -34,17 +33,9 @@ class Signal:
         self.last_write = time.monotonic()
         self.ping = False
         self.overflowed = False
-        self.direct: Flusher | None = None  # the stream's writer, once it is prepared
-
-    def ready(self) -> None:
-        """The Outbox's on_ready: events are queued (called once per batch)."""
-        if self.direct is None:
-            self.set()  # not streaming yet: the handler writes after prepare()
-        else:
-            self.direct.schedule()
 
     def overflow(self) -> None:
-        """The Outbox's on_overflow: wake the writer, which closes the stream."""
+        """The outbox's on_overflow: wake the writer, which closes the stream."""
         self.overflowed = True
         self.set()
 
@@ -80,7 +71,7 @@ class SseStreams:
 
     def __init__(self, keepalive_s: float) -> None:
         self.keepalive_s = keepalive_s
-        self.open: set[Signal] = set()
+        self.open: set[OpenStream] = set()
 
     async def run(self) -> None:
         if self.keepalive_s <= 0:
@@ -88,7 +79,7 @@ class SseStreams:
         while True:  # until cancelled at app cleanup
             await asyncio.sleep(self.keepalive_s / 2)
             quiet_since = time.monotonic() - self.keepalive_s
-            for signal in self.open:
-                if signal.last_write <= quiet_since:
-                    signal.ping = True
-                    signal.set()
+            for stream in self.open:
+                if stream.last_write <= quiet_since:
+                    stream.ping = True
+                    stream.set()
