@@ -139,31 +139,32 @@ class ResilientProvider:
     async def stream(self, request: ProviderRequest) -> AsyncIterator[ProviderEvent]:
         # One generator for every attempt, not one per attempt inside this one: a live
         # session holds every frame of its provider chain, and each async generator layer
-        # costs memory and a resumption per token.
+        # costs memory and a resumption per token. For the same reason this frame keeps few
+        # locals: the rare paths read attributes or call helpers instead.
         error: ProviderError | None = None
-        routes = self._routes
         failover = self._failover  # off for good once a tool call began
         said: list[str] = []  # with failover on: the text passed on, for a continuation
         cut: Cut | None = None  # set once a provider failed after text
         # Counters, not enumerate()/range() iterators: this frame lives as long as the
         # session, and so would they.
         position = -1
-        while position + 1 < len(routes):
+        while position + 1 < len(self._routes):
             position += 1
-            route = routes[position]
+            route = self._routes[position]
             if cut is not None:
                 asked = continuation_request(request, cut.text, prefill=route.prefill)
             else:
                 asked = request if position == 0 else replace(request, model=None)
-            policy = route.policy
             attempt = 0
-            while attempt < policy.max_attempts:
+            while attempt < route.policy.max_attempts:
                 attempt += 1
                 if position and attempt == 1:
                     logger.info("%s: falling back to %s", self.name, route.provider.name)
                 announce = position > 0
                 progressed = finished = continued = False
-                deadline = _Deadline(policy.first_token_timeout_s, policy.stall_timeout_s)
+                deadline = _Deadline(
+                    route.policy.first_token_timeout_s, route.policy.stall_timeout_s
+                )
                 events = route.provider.stream(asked)
                 if cut is not None:
                     events = cut.trimmed(events)
@@ -175,11 +176,10 @@ class ResilientProvider:
                         except StopAsyncIteration:
                             break
                         except asyncio.CancelledError:
-                            task = asyncio.current_task()
-                            if deadline.expired and task is not None and task.uncancel() == 0:
-                                what = "next chunk" if progressed else "first token"
+                            if deadline.expired and _uncancel():
                                 raise ProviderTimeout(
-                                    f"{route.provider.name}: no {what} in time"
+                                    f"{route.provider.name}: no "
+                                    f"{'next chunk' if progressed else 'first token'} in time"
                                 ) from None
                             raise  # a real cancel (the session's), not our deadline
                         finally:
@@ -208,23 +208,20 @@ class ResilientProvider:
                     return
                 except ProviderError as exc:
                     error = exc
-                    continued = progressed and failover and any(said) and position + 1 < len(routes)
+                    continued = (
+                        progressed and failover and any(said) and position + 1 < len(self._routes)
+                    )
                     if not continued and (progressed or not exc.retryable):
                         raise
                 finally:
                     # The attempt's upstream request is closed before any retry waits.
                     deadline.close()
-                    close = getattr(events, "aclose", None)
-                    if close is not None:
-                        await close()
+                    await _close(events)
                 if continued:
-                    following = routes[position + 1].provider.name
-                    logger.info("%s failed after text: %s continues it", route.provider.name,
-                                following)  # fmt: skip
-                    yield AttemptFailed(route.provider.name, error.code, following)
+                    yield self._continued(route, position, error)
                     cut = Cut(route.provider.name, "".join(said))
                     break
-                delay = policy.delay(attempt, error, self._rng)
+                delay = route.policy.delay(attempt, error, self._rng)
                 logger.info("%s attempt %d failed: %s", route.provider.name, attempt, error.code)
                 nexts = self._routes[position + 1 :] if delay is None else [route]
                 if nexts:
@@ -234,6 +231,12 @@ class ResilientProvider:
                 await asyncio.sleep(delay)
         assert error is not None
         raise error
+
+    def _continued(self, route: Route, position: int, error: ProviderError) -> AttemptFailed:
+        """The notice that ``route`` failed after text and the next route continues it."""
+        following = self._routes[position + 1].provider.name
+        logger.info("%s failed after text: %s continues it", route.provider.name, following)
+        return AttemptFailed(route.provider.name, error.code, following)
 
     def _answered_by(self, route: Route, attempt: int) -> dict[str, Any]:
         return {
@@ -245,6 +248,19 @@ class ResilientProvider:
 
     async def aclose(self) -> None:
         await self.primary.aclose()  # fallbacks are closed as entries of their own
+
+
+def _uncancel() -> bool:
+    """Take back this task's cancel by a deadline; False if another cancel is pending."""
+    task = asyncio.current_task()
+    return task is not None and task.uncancel() == 0
+
+
+async def _close(events: AsyncIterator[ProviderEvent]) -> None:
+    """Close an attempt's events (and with them its upstream request)."""
+    close = getattr(events, "aclose", None)
+    if close is not None:
+        await close()
 
 
 # What a deadline's callback runs in: it reads no context variable and logs nothing, and a
