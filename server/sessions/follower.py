@@ -6,6 +6,10 @@ shared log (the replay, then the live rest until ``stream_end``) into the client
 the log like every other event. The follower's scope owns its task: closing the scope
 stops the follower (and tells the owner the session is detached again).
 
+A route that authorized the reader some other way (the chat routes, by the chat id) finds
+the session itself and hands the follower its registry entry: then there is no token to
+look it up by, nor to put back into ``stream_start``.
+
 Each follower attaches under a name of its own and the epoch it found in the registry; a
 takeover by anyone else (a newer attach, or a resume on the owner) ends its relaying at
 the takeover mark in the log, silently, and its late release changes nothing.
@@ -44,6 +48,7 @@ class Follower:
         on_refused: Callable[[TokenmuxError], None] | None = None,
         *,
         watching: bool = False,
+        found: RemoteSession | None = None,
     ) -> None:
         self.id = request.session
         # A reader (``watch``): no attach, and it reads on through takeovers.
@@ -54,9 +59,11 @@ class Follower:
         self._request = request
         self._sink = sink
         self._on_refused = on_refused
-        self._remote: RemoteSession | None = None
+        self._remote = found
         self._cancel_pending = False
         self._decided = asyncio.Event()
+        if found is not None:
+            self._decided.set()
         self._refusal: TokenmuxError | None = None
         self._ended = False
         self._holder = secrets.token_hex(8)  # this attachment's name, for the owner
@@ -104,20 +111,9 @@ class Follower:
 
     async def _run(self) -> None:
         token = self._request.resume_token
-        try:
-            remote = await self._store.find(self.id, token_key(token), issued_s=issued_at(token))
-            if remote is None:
-                raise SessionError(
-                    "no resumable session matches this id and token", code=ErrorCode.UNAUTHORIZED
-                )
-        except TokenmuxError as exc:
-            self._refusal = exc
-            self._decided.set()
-            if self._on_refused is not None:
-                self._on_refused(exc)
+        remote = self._remote or await self._lookup(token)
+        if remote is None:
             return
-        self._remote = remote
-        self._decided.set()
         attached = remote.owner_alive and not remote.ended and not self.watching
         if attached:
             attach = Control("attach", remote.key, basis=remote.epoch, holder=self._holder)
@@ -130,7 +126,7 @@ class Follower:
         try:
             async with aclosing(log) as events:
                 async for event in events:
-                    if event["type"] == "stream_start":
+                    if event["type"] == "stream_start" and token:
                         # Logged without its token; this client sent it, so it gets it back.
                         event = {**event, "data": {**event["data"], "resume_token": token}}
                     elif event["type"] == "stream_end":
@@ -140,3 +136,21 @@ class Follower:
             if attached and not self._ended:
                 release = Control("release", remote.key, holder=self._holder)
                 self._store.send_control(remote.node, release)
+
+    async def _lookup(self, token: str) -> RemoteSession | None:
+        """The registry entry of ``token``, or None once the refusal is recorded."""
+        try:
+            remote = await self._store.find(self.id, token_key(token), issued_s=issued_at(token))
+            if remote is None:
+                raise SessionError(
+                    "no resumable session matches this id and token", code=ErrorCode.UNAUTHORIZED
+                )
+        except TokenmuxError as exc:
+            self._refusal = exc
+            self._decided.set()
+            if self._on_refused is not None:
+                self._on_refused(exc)
+            return None
+        self._remote = remote
+        self._decided.set()
+        return remote

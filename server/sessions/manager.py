@@ -42,7 +42,7 @@ from server.sessions.outbox import DetachedSink, Outbox, Sink
 from server.sessions.readers import ReaderSink
 from server.sessions.resume import Resumables
 from server.sessions.session import Session
-from server.sessions.store import ENDED, Control, MemoryStore, SessionStore
+from server.sessions.store import ENDED, Control, MemoryStore, RemoteSession, SessionStore
 
 __all__ = ["SessionManager", "SessionScope"]
 
@@ -202,6 +202,17 @@ class SessionScope:
                 code=ErrorCode.SESSION_NOT_FOUND,
             )
 
+    def follow(self, remote: RemoteSession, sink: Sink) -> Follower:
+        """Relay ``remote`` from its first event: a session of another node that a route
+        found and authorized without its token (a chat id). Like a resume, this takes the
+        session over from a follower of it here (not from a reader)."""
+        old = self._followers.get(remote.session_id)
+        if old is not None and not old.watching:
+            old.cancel_following()
+            self._unfollow(old)
+        request = Resume(session=remote.session_id, resume_token="", after_seq=-1)
+        return self._follow(request, sink, None, found=remote)
+
     async def close(self, reason: EndReason = "cancelled") -> None:
         """End this scope: detach sessions that asked for it, cancel and await the rest.
 
@@ -237,11 +248,14 @@ class SessionScope:
         on_refused: Callable[[TokenmuxError], None] | None,
         *,
         watching: bool = False,
+        found: RemoteSession | None = None,
     ) -> Follower:
         if self.closed or self._manager.shutting_down:
             raise SessionError("the server is shutting down", code=ErrorCode.SHUTTING_DOWN)
         self._check_room(request.session)
-        follower = Follower(self._manager.store, request, sink, self, on_refused, watching=watching)
+        follower = Follower(
+            self._manager.store, request, sink, self, on_refused, watching=watching, found=found
+        )
         self._followers[follower.id] = follower
         self._ended.pop(follower.id, None)
         follower.task = asyncio.create_task(follower.run(), name=f"follower {follower.id}")
@@ -394,6 +408,13 @@ class SessionManager:
         if log is not None:
             log.detached()
         logger.info("session %s detached; resumable for %.0fs", session.id, self.resume.grace_s)
+
+    def index_chat(self, session: Session, message_id: str) -> None:
+        """``session`` is a detachable /api/chat answer: with a shared store, other nodes
+        find it by its chat id (``SessionStore.chat_answer``)."""
+        log = self.resumables.log_of(session)
+        if log is not None:
+            log.index_chat(message_id)
 
     def find_resumable(self, session_id: str, token: str) -> Session:
         return self.resumables.find(session_id, token)

@@ -7,6 +7,10 @@ body asked for ``on_disconnect: "detach"``: then the chat's running answer is re
 here (by chat id, until it ends) so the stream route can resume it from its first event,
 and the cancel route can stop it. The chat id is what lets a page re-attach, as in the AI
 SDK's own resumable streams: ids must be unguessable (the SDK's generated ones are).
+
+With a shared store the answer is also indexed there by its chat id (to its token's hash
+and its message id, never to the token), so the stream route of any node resumes it by
+relaying its shared log, and the cancel route of any node stops it.
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ from server.logs import bind_request_id
 from server.protocol.envelope import Resume
 from server.protocol.ui_encoder import UI_STREAM_HEADER, UiMessageStream
 from server.protocol.ui_request import ui_chat_body
+from server.sessions.manager import Resumed
 from server.sessions.session import Session
+from server.sessions.store import RemoteSession, SessionStore
 from server.state import MANAGER, TALLIES
 from server.transports.access import checked, refusal
 from server.transports.http_common import json_error, json_response, parse_start, read_json
@@ -68,6 +74,7 @@ async def handle_chat(request: web.Request) -> web.StreamResponse:
     message_id = chat.message_id or f"msg-{uuid.uuid4().hex}"
     if manager.may_detach(session):
         request.app[ANSWERS][chat.chat_id] = _Answer(session, message_id)
+        manager.index_chat(session, message_id)
     encoder = UiMessageStream(message_id, request.app[TALLIES].sse)
     return await channel.pump(request, session, encoder, UI_HEADERS)
 
@@ -79,17 +86,40 @@ async def handle_chat_stream(request: web.Request) -> web.StreamResponse:
         return refused
     bind_request_id(request)
     chat_id = request.match_info["chat_id"]
+    manager = request.app[MANAGER]
     answer = request.app[ANSWERS].get(chat_id)
-    if answer is None or not answer.session.live or answer.session.resume_token is None:
-        return web.Response(status=204)
     channel = SseChannel(request)
-    resume = Resume(session=chat_id, resume_token=answer.session.resume_token, after_seq=-1)
+    session: Resumed
     try:
-        session = request.app[MANAGER].http.resume(resume, channel.outbox)
+        if answer is not None and answer.session.live and answer.session.resume_token:
+            token = answer.session.resume_token
+            resume = Resume(session=chat_id, resume_token=token, after_seq=-1)
+            session = manager.http.resume(resume, channel.outbox)
+            message_id = answer.message_id
+        else:
+            found = await _running_elsewhere(manager.store, chat_id)
+            if found is None:
+                return web.Response(status=204)
+            remote, message_id = found
+            session = manager.http.follow(remote, channel.outbox)
     except TokenmuxError as exc:
         return json_error(exc)
-    encoder = UiMessageStream(answer.message_id, request.app[TALLIES].sse)
+    encoder = UiMessageStream(message_id, request.app[TALLIES].sse)
     return await channel.pump(request, session, encoder, UI_HEADERS)
+
+
+async def _running_elsewhere(store: SessionStore, chat_id: str) -> tuple[RemoteSession, str] | None:
+    """The chat's detached answer on another node, if it has not ended, and its message
+    id. The chat id alone authorizes it, as on this node."""
+    if not store.distributed:
+        return None
+    answer = await store.chat_answer(chat_id)
+    if answer is None:
+        return None
+    remote = await store.find(chat_id, answer.key)
+    if remote is None or remote.ended:
+        return None
+    return remote, answer.message_id
 
 
 async def handle_chat_cancel(request: web.Request) -> web.Response:

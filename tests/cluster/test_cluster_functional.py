@@ -20,6 +20,7 @@ from tests._client import WsClient, check_session
 from tests._process import OutputLog
 from tests._sse import open_detached_sse, parse_eventsource
 from tests.cluster.conftest import HEARTBEAT_S, Node, RedisServer
+from tests.compat.test_ui_chat_functional import chat_body, ui_parts
 from tests.providers.conftest import entry
 from tests.providers.upstream import Reply, Upstream, start_upstream
 
@@ -398,8 +399,9 @@ async def test_resume_across_three_nodes_at_random_cut_points(cluster: Cluster) 
 async def test_no_resume_token_reaches_redis_or_any_log_line(
     cluster: Cluster, redis: RedisServer
 ) -> None:
-    """MONITOR sees every command while a WS and an SSE session are resumed across nodes
-    with every node at DEBUG: no token in any command, stored value or printed line."""
+    """MONITOR sees every command while a WS and an SSE session and a chat answer are
+    resumed across nodes with every node at DEBUG: no token in any command, stored value or
+    printed line; the chat id is indexed to the token's hash."""
     monitor = await asyncio.create_subprocess_exec(
         REDIS_CLI, "-p", str(redis.port), "monitor",
         stdout=asyncio.subprocess.PIPE,
@@ -424,7 +426,13 @@ async def test_no_resume_token_reaches_redis_or_any_log_line(
             url = f"{b.url}/api/sessions/sse/events?resume_token={sse_token}"
             async with http.get(url, headers={"Last-Event-ID": "3"}) as resumed:
                 rest = parse_eventsource(await resumed.read())
-        assert check_session(first + rest)["reason"] == "complete"
+            assert check_session(first + rest)["reason"] == "complete"
+            chat = {"on_disconnect": "detach", "params": PARAMS}
+            chat_start = await http.post(a.url + "/api/chat", json=chat_body("chat-m", **chat))
+            await chat_start.content.readuntil(b'"text-delta"')
+            chat_start.close()
+            async with http.get(b.url + "/api/chat/chat-m/stream") as chat_resumed:
+                assert ui_parts(await chat_resumed.read())[-1]["type"] == "finish"
         stored = await everything_stored(redis)
         await commands.wait_for("XRANGE")
     finally:
@@ -438,6 +446,8 @@ async def test_no_resume_token_reaches_redis_or_any_log_line(
     for token in (ws_token, sse_token):
         assert token not in sent and token not in stored and token not in printed
     assert "resume_token" not in sent and "resume_token" not in stored
+    index = re.search(r"b'tokenmux:chat:chat-m' \{b'key': b'([0-9a-f]{64})', b'message'", stored)
+    assert index is not None and f"b'tokenmux:s:{index[1]}'" in stored, stored
 
 
 async def everything_stored(redis: RedisServer) -> str:

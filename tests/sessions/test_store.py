@@ -167,6 +167,9 @@ class FakeLog:
     def take_over(self) -> None:
         return None
 
+    def index_chat(self, message_id: str) -> None:
+        return None
+
     def flush(self) -> None:
         self.written += orjson.loads(orjson.dumps(self.pending))
         self.pending = []

@@ -10,11 +10,19 @@ from __future__ import annotations
 
 from server.config import StoreConfig
 from server.errors import ConfigError
-from server.sessions.store.base import ENDED, Control, EventLog, RemoteSession, SessionStore
+from server.sessions.store.base import (
+    ENDED,
+    ChatAnswer,
+    Control,
+    EventLog,
+    RemoteSession,
+    SessionStore,
+)
 from server.sessions.store.memory import MemoryStore
 
 __all__ = [
     "ENDED",
+    "ChatAnswer",
     "Control",
     "EventLog",
     "MemoryStore",

@@ -8,7 +8,7 @@ from typing import Any, Literal, Protocol
 
 from server.protocol.envelope import Envelope
 
-__all__ = ["ENDED", "Control", "EventLog", "RemoteSession", "SessionStore"]
+__all__ = ["ENDED", "ChatAnswer", "Control", "EventLog", "RemoteSession", "SessionStore"]
 
 ENDED = "-ended-"  # what owner_of_http() answers for a session that has ended
 
@@ -43,6 +43,14 @@ class RemoteSession:
     epoch: int = 0  # the newest takeover the owner has written (see EventLog.attach)
 
 
+@dataclass(frozen=True, slots=True)
+class ChatAnswer:
+    """A detached ``/api/chat`` answer found by its chat id (its session id) alone."""
+
+    key: str  # the hashed resume token: what the registry and the log are keyed by
+    message_id: str  # the id its UI message stream carries
+
+
 class EventLog(Protocol):
     """A session's shared replay log, written by the node that runs it."""
 
@@ -75,6 +83,11 @@ class EventLog(Protocol):
 
     def take_over(self) -> None:
         """A resume on this node: a new epoch, so every relay elsewhere stops."""
+        ...
+
+    def index_chat(self, message_id: str) -> None:
+        """A detached ``/api/chat`` answer: make it findable by its session id, the chat
+        id (``SessionStore.chat_answer``), with the message id of its parts."""
         ...
 
 
@@ -120,6 +133,11 @@ class SessionStore(Protocol):
     async def owner_of_http(self, session_id: str) -> str | None:
         """The node running the SSE/HTTP session ``session_id``; ``ENDED`` when it ended
         lately (within the grace period); None when no node knows it."""
+        ...
+
+    async def chat_answer(self, chat_id: str) -> ChatAnswer | None:
+        """The newest detached ``/api/chat`` answer of ``chat_id`` any node indexed (within
+        the grace period after it ended), or None."""
         ...
 
     def send_control(self, node: str, control: Control) -> None:

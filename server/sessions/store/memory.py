@@ -6,7 +6,7 @@ from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 from server.protocol.envelope import Envelope
-from server.sessions.store.base import Control, EventLog, RemoteSession
+from server.sessions.store.base import ChatAnswer, Control, EventLog, RemoteSession
 
 __all__ = ["MemoryStore"]
 
@@ -41,6 +41,9 @@ class MemoryStore:
         yield
 
     async def owner_of_http(self, session_id: str) -> str | None:
+        return None
+
+    async def chat_answer(self, chat_id: str) -> ChatAnswer | None:
         return None
 
     def send_control(self, node: str, control: Control) -> None:

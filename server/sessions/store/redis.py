@@ -11,6 +11,8 @@ Per session, under ``store.key_prefix``:
   the log was trimmed (written once the log is long enough to be trimmed, then with
   ``APPEND`` per batch).
 - ``http:<session id>``: the owner node of an SSE/HTTP session, for the cancel route.
+- ``chat:<chat id>``: a hash ``{key, message}`` for a detached ``/api/chat`` answer: its
+  token hash and message id, so any node can resume it by the chat id alone.
 
 All of these expire ``resume.grace_s`` after the session ended or its node stopped
 refreshing them. Per node: ``node:<id>``, a heartbeat that expires after three missed
@@ -52,7 +54,7 @@ from redis.exceptions import RedisError
 from server.config import StoreConfig
 from server.errors import ErrorCode, TokenmuxError
 from server.protocol.envelope import Envelope
-from server.sessions.store.base import ENDED, Control, EventLog, RemoteSession
+from server.sessions.store.base import ENDED, ChatAnswer, Control, EventLog, RemoteSession
 from server.sessions.store.replay import (
     Keys,
     LogReader,
@@ -121,6 +123,8 @@ class RedisLog:
         self.epoch = 0  # the newest takeover; written to the entry after its mark
         self.holder: str | None = None  # who reads the session since that takeover
         self.epoch_written = True
+        self.chat: str | None = None  # the message id of a detached /api/chat answer
+        self.chat_written = True
         # The text key only matters once MAXLEN may trim the log; until then the text is
         # kept here and written in one APPEND when the log reaches that length.
         self.early_text: list[str] | None = []
@@ -157,6 +161,11 @@ class RedisLog:
     def take_over(self) -> None:
         self._new_epoch(LOCAL)
 
+    def index_chat(self, message_id: str) -> None:
+        self.chat = message_id
+        self.chat_written = False
+        self.store.dirty(self)
+
     def _new_epoch(self, holder: str) -> None:
         self.epoch += 1
         self.holder = holder
@@ -176,6 +185,11 @@ class RedisLog:
             pipe.hset(entry, mapping={"id": self.session_id, "node": self.store.node})
             if self.http:
                 pipe.set(keys.http(self.session_id), self.store.node, ex=ttl_s)
+        if not self.chat_written:  # after the entry: whoever finds the index finds it too
+            self.chat_written = True
+            index = {"key": self.key, "message": self.chat}
+            pipe.hset(keys.chat(self.session_id), mapping=index)
+            pipe.expire(keys.chat(self.session_id), ttl_s)
         if self.state is not None:
             pipe.hset(entry, "state", self.state)
             if self.http and self.state == "ended":
@@ -203,6 +217,8 @@ class RedisLog:
                 pipe.expire(name, ttl_s)
             if self.http:
                 pipe.expire(keys.http(self.session_id), ttl_s)
+            if self.chat is not None:
+                pipe.expire(keys.chat(self.session_id), ttl_s)
         return sum("attach" not in event for event in events)
 
 
@@ -420,6 +436,20 @@ class RedisStore:
             self._failed(exc)
             return None
         return node.decode() if node else None
+
+    async def chat_answer(self, chat_id: str) -> ChatAnswer | None:
+        try:
+            async with asyncio.timeout(self.config.op_timeout_s):
+                raw = await self._redis.hgetall(self.keys.chat(chat_id))
+            self._count(1)
+        except FAILURES as exc:
+            self._failed(exc)
+            raise TokenmuxError(
+                "the session store is unavailable; try again", code=ErrorCode.INTERNAL
+            ) from None
+        if b"key" not in raw or b"message" not in raw:
+            return None
+        return ChatAnswer(key=raw[b"key"].decode(), message_id=raw[b"message"].decode())
 
     def health(self) -> dict[str, Any]:
         return {

@@ -100,6 +100,9 @@ class Keys:
     def http(self, session_id: str) -> str:  # owner node of an SSE/HTTP session id
         return f"{self.prefix}http:{session_id}"
 
+    def chat(self, chat_id: str) -> str:  # a detached /api/chat answer: token hash, message id
+        return f"{self.prefix}chat:{chat_id}"
+
     def node(self, node: str) -> str:  # heartbeat; expires when the node stops beating
         return f"{self.prefix}node:{node}"
 

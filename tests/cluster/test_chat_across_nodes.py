@@ -1,0 +1,138 @@
+"""POST /api/chat with ``on_disconnect: "detach"`` on one node, GET /api/chat/{id}/stream
+on another: the answer is found by its chat id through the shared store."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+
+from tests.cluster.conftest import Node
+from tests.compat.test_ui_chat_functional import chat_body, ui_parts
+
+Cluster = Callable[..., Any]
+
+PARAMS = {"max_tokens": 60, "tokens_per_second": 200}
+
+
+def text_of(parts: list[dict[str, Any]]) -> str:
+    return "".join(p["delta"] for p in parts if p["type"] == "text-delta")
+
+
+async def read_parts(response: aiohttp.ClientResponse, deltas: int) -> list[dict[str, Any]]:
+    """The parts up to the ``deltas``-th text delta (a body read partway)."""
+    head = b""
+    for _ in range(deltas):
+        head += await response.content.readuntil(b'"text-delta"')
+    head += await response.content.readuntil(b"\n\n")
+    return ui_parts(head + b"data: [DONE]\n\n")
+
+
+async def start_and_drop(
+    http: aiohttp.ClientSession, node: Node, chat_id: str, params: dict[str, Any], deltas: int
+) -> list[dict[str, Any]]:
+    """A detached answer on ``node``: read its first ``deltas`` text deltas, then drop it."""
+    body = chat_body(chat_id, on_disconnect="detach", params=params)
+    response = await http.post(node.url + "/api/chat", json=body)
+    assert response.status == 200
+    head = await read_parts(response, deltas)
+    response.close()
+    return head
+
+
+async def until_nothing_runs(http: aiohttp.ClientSession, node: Node, chat_id: str) -> None:
+    """Poll the stream route until it answers 204 (the end reaches Redis a flush after the
+    last part); every earlier answer must be the whole finished answer."""
+    async with asyncio.timeout(5):
+        while True:
+            async with http.get(f"{node.url}/api/chat/{chat_id}/stream") as response:
+                if response.status == 204:
+                    return
+                assert response.status == 200
+                assert ui_parts(await response.read())[0]["type"] == "start"
+
+
+async def test_a_detached_answer_resumes_on_another_node_by_its_chat_id(cluster: Cluster) -> None:
+    a, b = await cluster(), await cluster()
+    async with aiohttp.ClientSession() as http:
+        head = await start_and_drop(http, a, "chat-r", PARAMS, deltas=3)
+        async with http.get(b.url + "/api/chat/chat-r/stream") as resumed:
+            assert resumed.status == 200
+            assert resumed.headers["x-vercel-ai-ui-message-stream"] == "v1"
+            parts = ui_parts(await resumed.read())
+        async with http.post(b.url + "/api/chat", json=chat_body("chat-ref", params=PARAMS)) as ref:
+            reference = ui_parts(await ref.read())
+        await until_nothing_runs(http, b, "chat-r")
+        await until_nothing_runs(http, a, "chat-r")
+    kinds = [p["type"] for p in parts]
+    assert kinds[:3] == ["start", "start-step", "text-start"]
+    assert kinds[-3:] == ["text-end", "finish-step", "finish"]
+    assert kinds.count("start") == 1 and kinds.count("finish") == 1
+    assert parts[0]["messageId"] == head[0]["messageId"]
+    assert parts[0]["messageMetadata"]["sessionId"] == "chat-r"
+    assert text_of(head) and text_of(parts).startswith(text_of(head))
+    assert text_of(parts) == text_of(reference)  # nothing lost, nothing repeated
+
+
+async def test_a_resumed_answer_follows_live_and_is_cancelled_from_the_resuming_node(
+    cluster: Cluster,
+) -> None:
+    """A second GET on the resuming node takes the answer over from the first (which gets
+    no more parts), and the cancel route there stops it on its node."""
+    quick = {"sse": {"keepalive_s": 0.2}}  # a reader whose relay was taken over ends soon
+    a, b = await cluster(**quick), await cluster(**quick)
+    params = {"max_tokens": 60, "tokens_per_second": 200, "hang_at": 6}
+    async with aiohttp.ClientSession() as http:
+        head = await start_and_drop(http, a, "chat-h", params, deltas=2)
+        first = await http.get(b.url + "/api/chat/chat-h/stream")
+        assert first.status == 200
+        await read_parts(first, 1)
+        resumed = await http.get(b.url + "/api/chat/chat-h/stream")
+        assert resumed.status == 200
+        live = await read_parts(resumed, 1)
+        async with http.post(b.url + "/api/chat/chat-h/cancel") as cancel:
+            assert cancel.status == 202
+        rest = await resumed.read()
+        resumed.release()
+        after_takeover = await first.read()
+        first.release()
+        assert b'"abort"' not in after_takeover  # the cancel came after the takeover
+        await a.output.wait_for(r"session_end session=chat-h .*reason=cancelled")
+        await until_nothing_runs(http, b, "chat-h")
+        async with http.post(b.url + "/api/chat", json=chat_body("chat-ref", params=PARAMS)) as ref:
+            reference = ui_parts(await ref.read())
+    parts = live + ui_parts(rest)
+    assert parts[0]["type"] == "start" and parts[0]["messageId"] == head[0]["messageId"]
+    assert [p["type"] for p in parts].count("start") == 1
+    assert text_of(parts).startswith(text_of(head))
+    # Every token before hang_at, once: the whole answer's text starts with exactly it.
+    assert len(text_of(parts)) > len(text_of(head))
+    assert text_of(reference).startswith(text_of(parts))
+    assert parts[-1] == {"type": "abort", "reason": "cancelled"}
+
+
+async def test_only_detached_chat_answers_are_found_by_id_on_another_node(
+    cluster: Cluster,
+) -> None:
+    """204 for an unknown id, for an answer that is not detachable (it ends with its
+    request), and for a detached /api/stream session, whose resume needs its token."""
+    a, b = await cluster(), await cluster()
+    hang = {"max_tokens": 60, "hang_at": 2}
+    async with aiohttp.ClientSession() as http:
+        async with http.get(b.url + "/api/chat/nothing/stream") as response:
+            assert response.status == 204
+        attached = await http.post(a.url + "/api/chat", json=chat_body("chat-a", params=hang))
+        await attached.content.readuntil(b'"text-delta"')
+        sse = {"prompt": "x", "session_id": "sse-d", "on_disconnect": "detach", "llm_params": hang}
+        detached_sse = await http.post(a.url + "/api/stream", json=sse)
+        await detached_sse.content.readuntil(b'"content_chunk"')
+        detached_sse.close()
+        await asyncio.sleep(0.3)  # many store flushes: each is indexed by now, if ever
+        for chat_id in ("chat-a", "sse-d"):
+            async with http.get(f"{b.url}/api/chat/{chat_id}/stream") as response:
+                assert response.status == 204
+        attached.close()
+        async with http.post(b.url + "/api/sessions/sse-d/cancel") as cancel:
+            assert cancel.status == 202
