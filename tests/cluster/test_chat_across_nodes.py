@@ -9,7 +9,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.cluster.conftest import Node
+from tests.cluster.conftest import Node, RedisServer
 from tests.compat.test_ui_chat_functional import chat_body, ui_parts
 
 Cluster = Callable[..., Any]
@@ -136,3 +136,20 @@ async def test_only_detached_chat_answers_are_found_by_id_on_another_node(
         attached.close()
         async with http.post(b.url + "/api/sessions/sse-d/cancel") as cancel:
             assert cancel.status == 202
+
+
+async def test_while_redis_does_not_answer_the_stream_route_says_so(
+    cluster: Cluster, redis: RedisServer
+) -> None:
+    """Not a 204: the answer may well run on another node; the client may retry."""
+    b = await cluster()
+    redis.freeze(True)
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(b.url + "/api/chat/chat-f/stream") as response:
+                assert response.status == 500
+                error = (await response.json())["error"]
+    finally:
+        redis.freeze(False)
+    assert error["code"] == "internal"
+    assert error["message"] == "the session store is unavailable; try again"
