@@ -9,7 +9,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.cluster.conftest import Node, RedisServer
+from tests.cluster.conftest import HEARTBEAT_S, Node, RedisServer
 from tests.compat.test_ui_chat_functional import chat_body, ui_parts
 
 Cluster = Callable[..., Any]
@@ -153,3 +153,22 @@ async def test_while_redis_does_not_answer_the_stream_route_says_so(
         redis.freeze(False)
     assert error["code"] == "internal"
     assert error["message"] == "the session store is unavailable; try again"
+
+
+async def test_an_answer_whose_node_died_resumes_with_its_logged_parts_then_an_error(
+    cluster: Cluster,
+) -> None:
+    a, b = await cluster(), await cluster()
+    async with aiohttp.ClientSession() as http:
+        head = await start_and_drop(http, a, "chat-k", {"max_tokens": 60, "hang_at": 3}, deltas=1)
+        await asyncio.sleep(0.3)  # many store flushes: all three tokens are logged
+        a.kill()
+        await a.process.wait()
+        async with asyncio.timeout(10 * HEARTBEAT_S + 2):
+            async with http.get(b.url + "/api/chat/chat-k/stream") as resumed:
+                assert resumed.status == 200
+                parts = ui_parts(await resumed.read())
+    assert parts[0]["type"] == "start" and parts[0]["messageId"] == head[0]["messageId"]
+    assert text_of(parts).startswith(text_of(head))
+    assert len(text_of(parts).split()) == 3  # every token the dead node produced, once
+    assert parts[-1] == {"type": "error", "errorText": "the node running this session was lost"}
