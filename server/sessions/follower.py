@@ -13,6 +13,11 @@ look it up by, nor to put back into ``stream_start``.
 Each follower attaches under a name of its own and the epoch it found in the registry; a
 takeover by anyone else (a newer attach, or a resume on the owner) ends its relaying at
 the takeover mark in the log, silently, and its late release changes nothing.
+
+A follower that takes over from another one of the same scope (a second chat stream GET)
+continues its attachment (``hand_over``): under the same name, it is the same reader to
+the owner, so it cannot be ranked behind the follower it replaced. A fresh attach could
+be, since the registry may not show the replaced follower's epoch yet.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ class Follower:
         *,
         watching: bool = False,
         found: RemoteSession | None = None,
+        succeeds: Follower | None = None,
     ) -> None:
         self.id = request.session
         # A reader (``watch``): no attach, and it reads on through takeovers.
@@ -67,6 +73,10 @@ class Follower:
         self._refusal: TokenmuxError | None = None
         self._ended = False
         self._holder = secrets.token_hex(8)  # this attachment's name, for the owner
+        self._basis: int | None = None  # the epoch its attach was based on, once sent
+        self._handed_over = False
+        if succeeds is not None:
+            self._holder, self._basis = succeeds.hand_over()
 
     @property
     def live(self) -> bool:
@@ -82,6 +92,13 @@ class Follower:
             self._cancel_pending = True  # the lookup is still running: send it after
         elif not self._ended:
             self._store.send_control(self._remote.node, Control("cancel", self._remote.key))
+
+    def hand_over(self) -> tuple[str, int | None]:
+        """Stop relaying for a follower that continues this attachment: no release is
+        sent. Its name, and the epoch its attach was based on (None: none was sent)."""
+        self._handed_over = True
+        self.cancel_following()
+        return self._holder, self._basis
 
     def cancel_following(self) -> None:
         """Stop relaying (the client went away); the session goes on on its node."""
@@ -115,7 +132,9 @@ class Follower:
         if remote is None:
             return
         attached = remote.owner_alive and not remote.ended and not self.watching
-        if attached:
+        if attached and remote.epoch != self._basis:
+            # A continued attachment re-attaches only over a takeover newer than its own.
+            self._basis = remote.epoch
             attach = Control("attach", remote.key, basis=remote.epoch, holder=self._holder)
             self._store.send_control(remote.node, attach)
         if self._cancel_pending:
@@ -133,7 +152,7 @@ class Follower:
                         self._ended = True
                     self._sink.send(event)
         finally:
-            if attached and not self._ended:
+            if attached and not self._ended and not self._handed_over:
                 release = Control("release", remote.key, holder=self._holder)
                 self._store.send_control(remote.node, release)
 

@@ -205,13 +205,17 @@ class SessionScope:
     def follow(self, remote: RemoteSession, sink: Sink) -> Follower:
         """Relay ``remote`` from its first event: a session of another node that a route
         found and authorized without its token (a chat id). Like a resume, this takes the
-        session over from a follower of it here (not from a reader)."""
+        session over from a follower of it here (not from a reader), whose attachment to
+        the owner the new follower continues."""
+        if self.closed or self._manager.shutting_down:  # before the old one is let go
+            raise SessionError("the server is shutting down", code=ErrorCode.SHUTTING_DOWN)
         old = self._followers.get(remote.session_id)
-        if old is not None and not old.watching:
-            old.cancel_following()
+        if old is not None and old.watching:
+            old = None
+        if old is not None:
             self._unfollow(old)
         request = Resume(session=remote.session_id, resume_token="", after_seq=-1)
-        return self._follow(request, sink, None, found=remote)
+        return self._follow(request, sink, None, found=remote, succeeds=old)
 
     async def close(self, reason: EndReason = "cancelled") -> None:
         """End this scope: detach sessions that asked for it, cancel and await the rest.
@@ -249,12 +253,20 @@ class SessionScope:
         *,
         watching: bool = False,
         found: RemoteSession | None = None,
+        succeeds: Follower | None = None,
     ) -> Follower:
         if self.closed or self._manager.shutting_down:
             raise SessionError("the server is shutting down", code=ErrorCode.SHUTTING_DOWN)
         self._check_room(request.session)
         follower = Follower(
-            self._manager.store, request, sink, self, on_refused, watching=watching, found=found
+            self._manager.store,
+            request,
+            sink,
+            self,
+            on_refused,
+            watching=watching,
+            found=found,
+            succeeds=succeeds,
         )
         self._followers[follower.id] = follower
         self._ended.pop(follower.id, None)

@@ -22,7 +22,7 @@ from server.sessions.follower import Follower
 from server.sessions.manager import SessionManager, SessionScope
 from server.sessions.outbox import CollectingSink
 from server.sessions.session import Session
-from server.sessions.store.redis import RedisStore, connect
+from server.sessions.store.redis import RedisLog, RedisStore, connect
 from server.sessions.store.replay import new_token, token_key
 from tests._client import check_session
 from tests._wait import eventually
@@ -282,3 +282,43 @@ async def test_a_log_that_failed_to_flush_is_deleted_once_redis_answers(
         await follower.accepted()
     assert refused.value.code == "unauthorized"
     await eventually(lambda: not session.live, within=5)  # A ran it to its end regardless
+
+
+async def test_a_relay_replaced_on_its_own_node_is_not_ranked_behind_the_one_it_replaced(
+    nodes: Nodes, redis: RedisServer
+) -> None:
+    """B relays A's session (a chat stream GET), then relays it afresh for a newer reader
+    on B before A has written the first relay's takeover to the registry. The new relay
+    continues the first one's attachment instead of attaching on the stale epoch, which A
+    would refuse as overtaken (and the new relay would stop at the first one's mark): it
+    reads on live, and a cancel from B reaches A."""
+    a, b = await nodes(), await nodes()
+    params = {"max_tokens": 60, "tokens_per_second": 40, "hang_at": 30}
+    first_scope, session, _ = start_detached(a, "s", **params)
+    await first_scope.close()
+    await registered(redis, session)
+    assert session.resume_token is not None
+    key = token_key(session.resume_token)
+    log = a.manager.resumables.log_of(session)
+    assert isinstance(log, RedisLog)
+    a.store.held.clear()  # A takes B's attach, but writes none of it to Redis yet
+    old_sink, new_sink = CollectingSink(), CollectingSink()
+    found = await b.store.find(session.id, key)
+    assert found is not None
+    old = b.manager.http.follow(found, old_sink)
+    await eventually(lambda: log.epoch == 1)  # A took the first relay's attach
+    stale = await b.store.find(session.id, key)
+    assert stale is not None and stale.epoch == 0  # the registry does not show it yet
+    new = b.manager.http.follow(stale, new_sink)
+    a.store.held.set()
+
+    def chunks() -> list[Envelope]:
+        return [e for e in new_sink.events if e["type"] == "content_chunk"]
+
+    await eventually(lambda: len(chunks()) == 30)  # every chunk, the mark long passed
+    assert not old.live
+    assert log.epoch == 1 and log.holder == new._holder  # one reader on B, to A
+    assert new.live and b.manager.http.cancel(session.id)
+    await eventually(lambda: ended(new_sink))
+    assert check_session(new_sink.events)["reason"] == "cancelled"
+    assert "".join(e["data"]["content"] for e in chunks()) == session.stream.text()
