@@ -82,6 +82,11 @@ class Follower:
     def live(self) -> bool:
         return self.task is not None and not self.task.done()
 
+    @property
+    def relayed_end(self) -> bool:
+        """True once the session's ``stream_end`` went to the sink: it ended."""
+        return self._ended
+
     def writes_to(self, sink: Sink) -> bool:
         """A follower has one reader for life: true for the sink it was made with."""
         return self._sink is sink
@@ -155,6 +160,8 @@ class Follower:
             if attached and not self._ended and not self._handed_over:
                 release = Control("release", remote.key, holder=self._holder)
                 self._store.send_control(remote.node, release)
+            how = "ended" if self._ended else "stopped before the end"
+            logger.info("session %s relayed from node %s: %s", self.id, remote.node, how)
 
     async def _lookup(self, token: str) -> RemoteSession | None:
         """The registry entry of ``token``, or None once the refusal is recorded."""

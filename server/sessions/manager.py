@@ -277,7 +277,10 @@ class SessionScope:
     def _unfollow(self, follower: Follower) -> None:
         if self._followers.get(follower.id) is follower:
             del self._followers[follower.id]
-            self._ended[follower.id] = None
+            # A relay that stopped before the end (its reader left, or was taken over)
+            # says nothing of the session, which may run on: a cancel asks its node.
+            if follower.relayed_end or follower.watching:
+                self._ended[follower.id] = None
 
     def _end_watch(self, session: Session, reader: ReaderSink) -> None:
         """The reader leaves (unwatch, its connection closed, or the session ended)."""

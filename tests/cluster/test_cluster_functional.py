@@ -428,9 +428,9 @@ async def test_no_resume_token_reaches_redis_or_any_log_line(
                 rest = parse_eventsource(await resumed.read())
             assert check_session(first + rest)["reason"] == "complete"
             chat = {"on_disconnect": "detach", "params": PARAMS}
-            chat_start = await http.post(a.url + "/api/chat", json=chat_body("chat-m", **chat))
-            await chat_start.content.readuntil(b'"text-delta"')
-            chat_start.close()
+            async with http.post(a.url + "/api/chat", json=chat_body("chat-m", **chat)) as start:
+                await start.content.readuntil(b'"text-delta"')
+                start.close()
             async with http.get(b.url + "/api/chat/chat-m/stream") as chat_resumed:
                 assert ui_parts(await chat_resumed.read())[-1]["type"] == "finish"
         stored = await everything_stored(redis)
@@ -581,6 +581,25 @@ async def test_http_cancel_reaches_a_detached_sse_session_read_on_another_node(
                 rest = await reading.read()
     events = parse_eventsource(rest)
     assert events[-1]["type"] == "stream_end" and events[-1]["data"]["reason"] == "cancelled"
+    await a.output.wait_for(r"session_end session=h .*reason=cancelled")
+
+
+async def test_http_cancel_on_a_node_whose_relay_lost_its_reader_reaches_the_owner(
+    cluster: Cluster,
+) -> None:
+    """SSE on A, detached; read as EventSource on B until that reader leaves; POST cancel on
+    B answers 202 and A cancels: a relay that stopped early says nothing of the session."""
+    a, b = await cluster(), await cluster()
+    async with aiohttp.ClientSession() as http:
+        _, token = await open_long_sse(http, a, "h")
+        url = f"{b.url}/api/sessions/h/events?resume_token={token}"
+        async with http.get(url, headers={"Last-Event-ID": "3"}) as reading:
+            await reading.content.readuntil(b"\n\n")  # B relays
+            reading.close()
+        await b.output.wait_for(r"session h relayed from node \w+: stopped before the end")
+        async with http.post(f"{b.url}/api/sessions/h/cancel") as answer:
+            assert answer.status == 202, await answer.text()
+            assert (await answer.json())["status"] == "cancelling"
     await a.output.wait_for(r"session_end session=h .*reason=cancelled")
 
 
