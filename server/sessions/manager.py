@@ -511,6 +511,10 @@ class SessionManager:
         self.store.send_control(node, Control("cancel", session_id, "http"))
         return True
 
+    def cancel_elsewhere(self, remote: RemoteSession) -> None:
+        """Tell the node running ``remote`` to cancel it (as a relay's ``cancel`` does)."""
+        self.store.send_control(remote.node, Control("cancel", remote.key))
+
     # Private methods.
 
     def _on_task_done(self, task: asyncio.Task[None]) -> None:

@@ -26,7 +26,7 @@ from server.logs import bind_request_id
 from server.protocol.envelope import Resume
 from server.protocol.ui_encoder import UI_STREAM_HEADER, UiMessageStream
 from server.protocol.ui_request import ui_chat_body
-from server.sessions.manager import Resumed
+from server.sessions.manager import Resumed, SessionManager
 from server.sessions.session import Session
 from server.sessions.store import RemoteSession, SessionStore
 from server.state import MANAGER, TALLIES
@@ -109,24 +109,27 @@ async def handle_chat_stream(request: web.Request) -> web.StreamResponse:
 
 
 async def _running_elsewhere(store: SessionStore, chat_id: str) -> tuple[RemoteSession, str] | None:
-    """The chat's detached answer on another node, if it has not ended, and its message
-    id. The chat id alone authorizes it, as on this node."""
+    """The chat's newest detached answer if another node runs it, and its message id. The
+    chat id alone authorizes it, as on this node. Indexed by its token's hash, the answer
+    is that one session: an older answer of the chat ending elsewhere changes nothing."""
     if not store.distributed:
         return None
     answer = await store.chat_answer(chat_id)
     if answer is None:
         return None
     remote = await store.find(chat_id, answer.key)
-    if remote is None or remote.ended:
-        return None
+    if remote is None or remote.ended or remote.node == store.node:
+        return None  # this node knows its own answers without Redis
     return remote, answer.message_id
 
 
 async def handle_chat_cancel(request: web.Request) -> web.Response:
     """POST /api/chat/{id}/cancel: stop the chat's running answer (202), if any (200).
 
-    The answer may be detached here, still attached to its request here, or (with a
-    shared store) running on another node, which is told."""
+    The answer may be detached here, still attached to its request here, relayed here, or
+    (with a shared store) running on another node, which is told. Only a live answer or
+    relay here settles it without the store: an answer that ended here, or a relay whose
+    reader left, says nothing of a newer answer elsewhere."""
     chat_id = request.match_info["chat_id"]
     manager = request.app[MANAGER]
     answer = request.app[ANSWERS].get(chat_id)
@@ -137,9 +140,27 @@ async def handle_chat_cancel(request: web.Request) -> web.Response:
         try:
             running = manager.http.cancel(chat_id)
         except SessionError:
-            running = bool(await manager.cancel_remote_http(chat_id))
+            running = False
+        if not running:
+            try:
+                running = await _cancel_elsewhere(manager, chat_id)
+            except TokenmuxError as exc:
+                return json_error(exc)
     status = "cancelling" if running else "not_running"
     return json_response({"chat_id": chat_id, "status": status}, 202 if running else 200)
+
+
+async def _cancel_elsewhere(manager: SessionManager, chat_id: str) -> bool:
+    """Tell the node running the chat's answer to cancel it: True when one was told."""
+    found = await _running_elsewhere(manager.store, chat_id)
+    if found is not None:
+        remote, _ = found
+        if not remote.owner_alive:
+            return False  # its node died with it
+        manager.cancel_elsewhere(remote)
+        return True
+    # Not a detached answer (those are indexed): one attached to its request elsewhere.
+    return bool(await manager.cancel_remote_http(chat_id))
 
 
 async def _answers(app: web.Application) -> AsyncIterator[None]:

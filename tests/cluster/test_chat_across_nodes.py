@@ -9,6 +9,8 @@ from typing import Any
 
 import aiohttp
 
+from server.sessions.store.redis import connect
+from tests._wait import eventually
 from tests.cluster.conftest import HEARTBEAT_S, Node, RedisServer
 from tests.compat.test_ui_chat_functional import chat_body, ui_parts
 
@@ -35,10 +37,10 @@ async def start_and_drop(
 ) -> list[dict[str, Any]]:
     """A detached answer on ``node``: read its first ``deltas`` text deltas, then drop it."""
     body = chat_body(chat_id, on_disconnect="detach", params=params)
-    response = await http.post(node.url + "/api/chat", json=body)
-    assert response.status == 200
-    head = await read_parts(response, deltas)
-    response.close()
+    async with http.post(node.url + "/api/chat", json=body) as response:
+        assert response.status == 200
+        head = await read_parts(response, deltas)
+        response.close()
     return head
 
 
@@ -86,18 +88,16 @@ async def test_a_resumed_answer_follows_live_and_is_cancelled_from_the_resuming_
     params = {"max_tokens": 60, "tokens_per_second": 200, "hang_at": 6}
     async with aiohttp.ClientSession() as http:
         head = await start_and_drop(http, a, "chat-h", params, deltas=2)
-        first = await http.get(b.url + "/api/chat/chat-h/stream")
-        assert first.status == 200
-        await read_parts(first, 1)
-        resumed = await http.get(b.url + "/api/chat/chat-h/stream")
-        assert resumed.status == 200
-        live = await read_parts(resumed, 1)
-        async with http.post(b.url + "/api/chat/chat-h/cancel") as cancel:
-            assert cancel.status == 202
-        rest = await resumed.read()
-        resumed.release()
-        after_takeover = await first.read()
-        first.release()
+        async with http.get(b.url + "/api/chat/chat-h/stream") as first:
+            assert first.status == 200
+            await read_parts(first, 1)
+            async with http.get(b.url + "/api/chat/chat-h/stream") as resumed:
+                assert resumed.status == 200
+                live = await read_parts(resumed, 1)
+                async with http.post(b.url + "/api/chat/chat-h/cancel") as cancel:
+                    assert cancel.status == 202
+                rest = await resumed.read()
+            after_takeover = await first.read()
         assert b'"abort"' not in after_takeover  # the cancel came after the takeover
         await a.output.wait_for(r"session_end session=chat-h .*reason=cancelled")
         await until_nothing_runs(http, b, "chat-h")
@@ -123,17 +123,19 @@ async def test_only_detached_chat_answers_are_found_by_id_on_another_node(
     async with aiohttp.ClientSession() as http:
         async with http.get(b.url + "/api/chat/nothing/stream") as response:
             assert response.status == 204
-        attached = await http.post(a.url + "/api/chat", json=chat_body("chat-a", params=hang))
-        await attached.content.readuntil(b'"text-delta"')
         sse = {"prompt": "x", "session_id": "sse-d", "on_disconnect": "detach", "llm_params": hang}
-        detached_sse = await http.post(a.url + "/api/stream", json=sse)
-        await detached_sse.content.readuntil(b'"content_chunk"')
-        detached_sse.close()
-        await asyncio.sleep(0.3)  # many store flushes: each is indexed by now, if ever
-        for chat_id in ("chat-a", "sse-d"):
-            async with http.get(f"{b.url}/api/chat/{chat_id}/stream") as response:
-                assert response.status == 204
-        attached.close()
+        async with (
+            http.post(a.url + "/api/chat", json=chat_body("chat-a", params=hang)) as attached,
+            http.post(a.url + "/api/stream", json=sse) as detached_sse,
+        ):
+            await attached.content.readuntil(b'"text-delta"')
+            await detached_sse.content.readuntil(b'"content_chunk"')
+            detached_sse.close()
+            await asyncio.sleep(0.3)  # many store flushes: each is indexed by now, if ever
+            for chat_id in ("chat-a", "sse-d"):
+                async with http.get(f"{b.url}/api/chat/{chat_id}/stream") as response:
+                    assert response.status == 204
+            attached.close()
         async with http.post(b.url + "/api/sessions/sse-d/cancel") as cancel:
             assert cancel.status == 202
 
@@ -172,3 +174,66 @@ async def test_an_answer_whose_node_died_resumes_with_its_logged_parts_then_an_e
     assert text_of(parts).startswith(text_of(head))
     assert len(text_of(parts).split()) == 3  # every token the dead node produced, once
     assert parts[-1] == {"type": "error", "errorText": "the node running this session was lost"}
+
+
+async def chat_index(redis: RedisServer, chat_id: str) -> dict[bytes, bytes]:
+    """What Redis holds under ``chat:<chat id>`` (empty until an answer is indexed)."""
+    client = connect(redis.url)
+    try:
+        index: dict[bytes, bytes] = await client.hgetall(f"tokenmux:chat:{chat_id}")
+        return index
+    finally:
+        await client.aclose()
+
+
+async def entry_state(redis: RedisServer, key: bytes) -> bytes | None:
+    client = connect(redis.url)
+    try:
+        state: bytes | None = await client.hget(b"tokenmux:s:" + key, "state")
+        return state
+    finally:
+        await client.aclose()
+
+
+async def test_an_older_answer_ending_leaves_the_newer_one_found_and_cancellable(
+    cluster: Cluster, redis: RedisServer
+) -> None:
+    """Two detached answers of one chat on two nodes: the older (on A) ends after the newer
+    (on B) was indexed. A's stream and cancel routes still find the newer one, after A
+    relayed it and its reader left, too."""
+    a, b = await cluster(), await cluster()
+    hang = {"max_tokens": 60, "hang_at": 2}
+    async with aiohttp.ClientSession() as http:
+        await start_and_drop(http, a, "chat-n", hang, deltas=1)
+
+        async def indexed() -> bool:
+            return bool(await chat_index(redis, "chat-n"))
+
+        await eventually(indexed)
+        older = (await chat_index(redis, "chat-n"))[b"key"]
+        newer_head = await start_and_drop(http, b, "chat-n", hang, deltas=1)
+
+        async def newer_indexed() -> bool:
+            return (await chat_index(redis, "chat-n")).get(b"key", older) != older
+
+        await eventually(newer_indexed)
+        async with http.post(a.url + "/api/chat/chat-n/cancel") as cancel:  # the older
+            assert cancel.status == 202
+        await a.output.wait_for(r"session_end session=chat-n .*reason=cancelled")
+
+        async def older_ended() -> bool:
+            return await entry_state(redis, older) == b"ended"
+
+        await eventually(older_ended)
+        async with http.get(a.url + "/api/chat/chat-n/stream") as relayed:
+            assert relayed.status == 200
+            head = await read_parts(relayed, 1)
+        assert head[0]["messageId"] == newer_head[0]["messageId"]
+        async with http.post(a.url + "/api/chat/chat-n/cancel") as cancel:
+            assert cancel.status == 202
+            assert (await cancel.json())["status"] == "cancelling"
+        await b.output.wait_for(r"session_end session=chat-n .*reason=cancelled")
+        await until_nothing_runs(http, a, "chat-n")
+        async with http.post(a.url + "/api/chat/chat-n/cancel") as cancel:
+            assert cancel.status == 200
+            assert (await cancel.json())["status"] == "not_running"
