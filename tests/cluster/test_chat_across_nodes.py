@@ -143,7 +143,8 @@ async def test_only_detached_chat_answers_are_found_by_id_on_another_node(
 async def test_while_redis_does_not_answer_the_stream_route_says_so(
     cluster: Cluster, redis: RedisServer
 ) -> None:
-    """Not a 204: the answer may well run on another node; the client may retry."""
+    """Not a 204 (or a 200 not_running): the answer may well run on another node; the
+    client may retry."""
     b = await cluster()
     redis.freeze(True)
     try:
@@ -151,8 +152,12 @@ async def test_while_redis_does_not_answer_the_stream_route_says_so(
             async with http.get(b.url + "/api/chat/chat-f/stream") as response:
                 assert response.status == 500
                 error = (await response.json())["error"]
+            async with http.post(b.url + "/api/chat/chat-f/cancel") as response:
+                assert response.status == 500
+                cancel_error = (await response.json())["error"]
     finally:
         redis.freeze(False)
+    assert error == cancel_error
     assert error["code"] == "internal"
     assert error["message"] == "the session store is unavailable; try again"
 
