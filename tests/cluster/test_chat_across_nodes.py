@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp
+import orjson
 
 from server.sessions.store.redis import connect
 from tests._wait import eventually
@@ -114,7 +115,7 @@ async def test_a_resumed_answer_follows_live_and_is_cancelled_from_the_resuming_
 
 
 async def test_only_detached_chat_answers_are_found_by_id_on_another_node(
-    cluster: Cluster,
+    cluster: Cluster, redis: RedisServer
 ) -> None:
     """204 for an unknown id, for an answer that is not detachable (it ends with its
     request), and for a detached /api/stream session, whose resume needs its token."""
@@ -131,7 +132,9 @@ async def test_only_detached_chat_answers_are_found_by_id_on_another_node(
             await attached.content.readuntil(b'"text-delta"')
             await detached_sse.content.readuntil(b'"content_chunk"')
             detached_sse.close()
-            await asyncio.sleep(0.3)  # many store flushes: each is indexed by now, if ever
+            # Both are registered: an index, written in the same flush, would be there too.
+            await eventually(lambda: stored(redis, "http:chat-a", "http:sse-d"))
+            assert not await chat_index(redis, "chat-a") and not await chat_index(redis, "sse-d")
             for chat_id in ("chat-a", "sse-d"):
                 async with http.get(f"{b.url}/api/chat/{chat_id}/stream") as response:
                     assert response.status == 204
@@ -163,12 +166,16 @@ async def test_while_redis_does_not_answer_the_stream_route_says_so(
 
 
 async def test_an_answer_whose_node_died_resumes_with_its_logged_parts_then_an_error(
-    cluster: Cluster,
+    cluster: Cluster, redis: RedisServer
 ) -> None:
     a, b = await cluster(), await cluster()
     async with aiohttp.ClientSession() as http:
         head = await start_and_drop(http, a, "chat-k", {"max_tokens": 60, "hang_at": 3}, deltas=1)
-        await asyncio.sleep(0.3)  # many store flushes: all three tokens are logged
+
+        async def all_three_logged() -> bool:
+            return len((await logged_text(redis, "chat-k")).split()) == 3
+
+        await eventually(all_three_logged)
         a.kill()
         await a.process.wait()
         async with asyncio.timeout(10 * HEARTBEAT_S + 2):
@@ -179,6 +186,29 @@ async def test_an_answer_whose_node_died_resumes_with_its_logged_parts_then_an_e
     assert text_of(parts).startswith(text_of(head))
     assert len(text_of(parts).split()) == 3  # every token the dead node produced, once
     assert parts[-1] == {"type": "error", "errorText": "the node running this session was lost"}
+
+
+async def stored(redis: RedisServer, *names: str) -> bool:
+    """True once every one of ``names`` (under the key prefix) is in Redis."""
+    client = connect(redis.url)
+    try:
+        return bool(await client.exists(*(f"tokenmux:{name}" for name in names)) == len(names))
+    finally:
+        await client.aclose()
+
+
+async def logged_text(redis: RedisServer, chat_id: str) -> str:
+    """The text the log of the chat's indexed answer holds so far."""
+    index = await chat_index(redis, chat_id)
+    if not index:
+        return ""
+    client = connect(redis.url)
+    try:
+        entries = await client.xrange(b"tokenmux:log:" + index[b"key"])
+    finally:
+        await client.aclose()
+    items = [item for _, entry in entries for item in orjson.loads(entry[b"e"])]
+    return "".join(i["data"]["content"] for i in items if i.get("type") == "content_chunk")
 
 
 async def chat_index(redis: RedisServer, chat_id: str) -> dict[bytes, bytes]:
