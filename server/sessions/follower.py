@@ -10,14 +10,13 @@ A route that authorized the reader some other way (the chat routes, by the chat 
 the session itself and hands the follower its registry entry: then there is no token to
 look it up by, nor to put back into ``stream_start``.
 
-Each follower attaches under a name of its own and the epoch it found in the registry; a
-takeover by anyone else (a newer attach, or a resume on the owner) ends its relaying at
-the takeover mark in the log, silently, and its late release changes nothing.
-
-A follower that takes over from another one of the same scope (a second chat stream GET)
-continues its attachment (``hand_over``): under the same name, it is the same reader to
-the owner, so it cannot be ranked behind the follower it replaced. A fresh attach could
-be, since the registry may not show the replaced follower's epoch yet.
+Each follower attaches under a name of its own, with the epoch it found in the registry
+and a ticket the store hands out in the order followers ask (on this node or any other):
+the owner ranks two relays by their tickets, never by an epoch that its registry may not
+show yet, so the newer resume wins however quickly it followed the older one. A takeover
+by a newer resume (a relay with a later ticket, or a resume on the owner) ends this
+follower's relaying at the takeover mark in the log, silently, and its late release
+changes nothing.
 """
 
 from __future__ import annotations
@@ -54,7 +53,6 @@ class Follower:
         *,
         watching: bool = False,
         found: RemoteSession | None = None,
-        succeeds: Follower | None = None,
     ) -> None:
         self.id = request.session
         # A reader (``watch``): no attach, and it reads on through takeovers.
@@ -73,10 +71,6 @@ class Follower:
         self._refusal: TokenmuxError | None = None
         self._ended = False
         self._holder = secrets.token_hex(8)  # this attachment's name, for the owner
-        self._basis: int | None = None  # the epoch its attach was based on, once sent
-        self._handed_over = False
-        if succeeds is not None:
-            self._holder, self._basis = succeeds.hand_over()
 
     @property
     def live(self) -> bool:
@@ -97,13 +91,6 @@ class Follower:
             self._cancel_pending = True  # the lookup is still running: send it after
         elif not self._ended:
             self._store.send_control(self._remote.node, Control("cancel", self._remote.key))
-
-    def hand_over(self) -> tuple[str, int | None]:
-        """Stop relaying for a follower that continues this attachment: no release is
-        sent. Its name, and the epoch its attach was based on (None: none was sent)."""
-        self._handed_over = True
-        self.cancel_following()
-        return self._holder, self._basis
 
     def cancel_following(self) -> None:
         """Stop relaying (the client went away); the session goes on on its node."""
@@ -136,17 +123,20 @@ class Follower:
         remote = self._remote or await self._lookup(token)
         if remote is None:
             return
-        attached = remote.owner_alive and not remote.ended and not self.watching
-        if attached and remote.epoch != self._basis:
-            # A continued attachment re-attaches only over a takeover newer than its own.
-            self._basis = remote.epoch
-            attach = Control("attach", remote.key, basis=remote.epoch, holder=self._holder)
+        ticket = None
+        if remote.owner_alive and not remote.ended and not self.watching:
+            ticket = await self._store.ticket(remote)
+        attached = ticket is not None
+        if ticket is not None:
+            attach = Control(
+                "attach", remote.key, basis=remote.epoch, holder=self._holder, ticket=ticket
+            )
             self._store.send_control(remote.node, attach)
         if self._cancel_pending:
             self.cancel()
         logger.info("session %s resumed from node %s", self.id, remote.node)
         holder = WATCHING if self.watching else self._holder
-        log = self._store.events(remote, self._request.after_seq, holder)
+        log = self._store.events(remote, self._request.after_seq, holder, ticket)
         try:
             async with aclosing(log) as events:
                 async for event in events:
@@ -157,7 +147,7 @@ class Follower:
                         self._ended = True
                     self._sink.send(event)
         finally:
-            if attached and not self._ended and not self._handed_over:
+            if attached and not self._ended:
                 release = Control("release", remote.key, holder=self._holder)
                 self._store.send_control(remote.node, release)
             how = "ended" if self._ended else "stopped before the end"

@@ -205,17 +205,15 @@ class SessionScope:
     def follow(self, remote: RemoteSession, sink: Sink) -> Follower:
         """Relay ``remote`` from its first event: a session of another node that a route
         found and authorized without its token (a chat id). Like a resume, this takes the
-        session over from a follower of it here (not from a reader), whose attachment to
-        the owner the new follower continues."""
+        session over from a follower of it here (not from a reader)."""
         if self.closed or self._manager.shutting_down:  # before the old one is let go
             raise SessionError("the server is shutting down", code=ErrorCode.SHUTTING_DOWN)
         old = self._followers.get(remote.session_id)
-        if old is not None and old.watching:
-            old = None
-        if old is not None:
+        if old is not None and not old.watching:
+            old.cancel_following()  # its release cannot touch the newer attach (by name)
             self._unfollow(old)
         request = Resume(session=remote.session_id, resume_token="", after_seq=-1)
-        return self._follow(request, sink, None, found=remote, succeeds=old)
+        return self._follow(request, sink, None, found=remote)
 
     async def close(self, reason: EndReason = "cancelled") -> None:
         """End this scope: detach sessions that asked for it, cancel and await the rest.
@@ -253,7 +251,6 @@ class SessionScope:
         *,
         watching: bool = False,
         found: RemoteSession | None = None,
-        succeeds: Follower | None = None,
     ) -> Follower:
         if self.closed or self._manager.shutting_down:
             raise SessionError("the server is shutting down", code=ErrorCode.SHUTTING_DOWN)
@@ -266,7 +263,6 @@ class SessionScope:
             on_refused,
             watching=watching,
             found=found,
-            succeeds=succeeds,
         )
         self._followers[follower.id] = follower
         self._ended.pop(follower.id, None)
@@ -465,7 +461,7 @@ class SessionManager:
         if control.op == "cancel":
             session.cancel()
         elif control.op == "attach" and log is not None:
-            if not log.attach(control.basis, control.holder):
+            if not log.attach(control.basis, control.holder, control.ticket):
                 logger.info("session %s: ignoring an attach overtaken by a takeover", session.id)
                 return
             # Resumed elsewhere: a takeover, as on one node; it runs unseen here until then.

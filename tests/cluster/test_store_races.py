@@ -227,7 +227,7 @@ async def test_a_takeover_silences_the_old_relay(nodes: Nodes, redis: RedisServe
     await eventually(lambda: not old_relay.live)  # it stopped by itself
     assert not ended(old)
     items = await log_items(redis, session)
-    mark = items.index({"attach": 2, "by": new_relay._holder})
+    mark = items.index({"attach": 2, "by": new_relay._holder, "ticket": 2})
     before = [item["seq"] for item in items[:mark] if "seq" in item]
     assert seqs(old.events) == list(range(1, len(old.events) + 1))
     assert seqs(old.events)[-1] <= before[-1]  # nothing from after C's takeover mark
@@ -288,9 +288,9 @@ async def test_a_relay_replaced_on_its_own_node_is_not_ranked_behind_the_one_it_
     nodes: Nodes, redis: RedisServer
 ) -> None:
     """B relays A's session (a chat stream GET), then relays it afresh for a newer reader
-    on B before A has written the first relay's takeover to the registry. The new relay
-    continues the first one's attachment instead of attaching on the stale epoch, which A
-    would refuse as overtaken (and the new relay would stop at the first one's mark): it
+    on B before A has written the first relay's takeover to the registry. The new relay's
+    later ticket ranks it first although it saw the stale epoch (A would have refused it
+    as overtaken by the first relay, and it would have stopped at that one's mark): it
     reads on live, and a cancel from B reaches A."""
     a, b = await nodes(), await nodes()
     params = {"max_tokens": 60, "tokens_per_second": 40, "hang_at": 30}
@@ -317,8 +317,79 @@ async def test_a_relay_replaced_on_its_own_node_is_not_ranked_behind_the_one_it_
 
     await eventually(lambda: len(chunks()) == 30)  # every chunk, the mark long passed
     assert not old.live
-    assert log.epoch == 1 and log.holder == new._holder  # one reader on B, to A
+    assert log.epoch == 2 and log.holder == new._holder  # the newer relay holds it
     assert new.live and b.manager.http.cancel(session.id)
     await eventually(lambda: ended(new_sink))
     assert check_session(new_sink.events)["reason"] == "cancelled"
     assert "".join(e["data"]["content"] for e in chunks()) == session.stream.text()
+
+
+async def test_two_quick_resumes_on_one_node_from_two_connections_the_newer_reads_on(
+    nodes: Nodes, redis: RedisServer
+) -> None:
+    """Two connections on B resume A's session one after the other (a WebSocket, then an
+    EventSource, say) before A has written the first relay's takeover to the registry:
+    the second relay reads the old epoch. It is the newer resume, so it reads on to the
+    end, and the first relay stops at the second one's takeover mark."""
+    a, b = await nodes(), await nodes()
+    params = {"max_tokens": 60, "tokens_per_second": 40, "hang_at": 30}
+    first_scope, session, first = start_detached(a, "s", **params)
+    await first_scope.close()
+    await registered(redis, session)
+    log = a.manager.resumables.log_of(session)
+    assert isinstance(log, RedisLog)
+    a.store.held.clear()  # A takes B's attaches, but writes none of it to Redis yet
+    old_relay, old = resume(b.scope(), session, after_seq=0)
+    await eventually(lambda: log.epoch == 1)  # A took the first relay's attach
+    new_relay, new = resume(b.scope(), session, after_seq=0)  # another connection on B
+    await new_relay.accepted()
+    await eventually(lambda: log.epoch == 2)  # A took the newer one's attach too
+    a.store.held.set()
+
+    def chunks() -> list[Envelope]:
+        return [e for e in new.events if e["type"] == "content_chunk"]
+
+    await eventually(lambda: len(chunks()) == 30)  # every chunk, both marks long passed
+    await eventually(lambda: not old_relay.live)  # it stopped by itself, at the new mark
+    assert not ended(old)
+    assert new_relay.live and new_relay.scope.cancel(session.id)
+    await eventually(lambda: ended(new))
+    assert check_session(first.events[:1] + new.events)["reason"] == "cancelled"
+    assert "".join(e["data"]["content"] for e in chunks()) == session.stream.text()
+
+
+async def test_a_resume_right_after_a_relay_lost_its_reader_on_the_same_node_reads_on(
+    nodes: Nodes, redis: RedisServer
+) -> None:
+    """B's first relay loses its client (it sends release) and the client comes back to B
+    at once, before A has written the first takeover: the new relay is not refused as
+    overtaken by the relay it follows, and A keeps the session for it."""
+    a = await nodes(grace_s=0.5)
+    b = await nodes()
+    params = {"max_tokens": 60, "tokens_per_second": 40, "hang_at": 30}
+    first_scope, session, first = start_detached(a, "s", **params)
+    await first_scope.close()
+    await registered(redis, session)
+    log = a.manager.resumables.log_of(session)
+    assert isinstance(log, RedisLog)
+    a.store.held.clear()
+    old_scope = b.scope()
+    resume(old_scope, session, after_seq=0)
+    await eventually(lambda: log.epoch == 1)
+    await old_scope.close()  # its client left: B releases
+    await eventually(lambda: log.holder is None)  # A took the release
+    new_relay, new = resume(b.scope(), session, after_seq=0)
+    await new_relay.accepted()
+    await eventually(lambda: log.epoch == 2)
+    a.store.held.set()
+
+    def chunks() -> list[Envelope]:
+        return [e for e in new.events if e["type"] == "content_chunk"]
+
+    await eventually(lambda: len(chunks()) == 30)
+    assert log.holder == new_relay._holder  # A counts it as the session's reader ...
+    assert session not in a.manager.resumables._expiry  # ... and no detach expiry runs
+    assert session.live and new_relay.live
+    assert new_relay.scope.cancel(session.id)
+    await eventually(lambda: ended(new))
+    assert check_session(first.events[:1] + new.events)["reason"] == "cancelled"

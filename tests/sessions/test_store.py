@@ -123,20 +123,49 @@ def test_a_relay_stops_at_a_takeover_by_anyone_else() -> None:
     assert reader.feed(log) == []  # and nothing later either
 
 
+def test_relays_are_ranked_by_ticket_and_a_resume_on_the_owner_by_epoch() -> None:
+    """A relay with a later ticket wins, whatever epoch it saw; so does one's mark for a
+    reader with an earlier ticket, while a reader with a later one reads past it."""
+    events = session_events(6)
+    log = [
+        encode_batch([*events[:3], attach_mark(1, "older", ticket=1)])[0],
+        encode_batch([*events[3:5], attach_mark(2, "me", ticket=2)])[0],
+        encode_batch([events[5], attach_mark(3, "newer", ticket=3), *events[6:]])[0],
+    ]
+    reader = LogReader("s", after_seq=1, epoch=0, holder="me", ticket=2)  # a stale epoch
+    assert [e["seq"] for e in reader.feed(log)] == [2, 3, 4, 5]
+    assert reader.superseded
+    older = LogReader("s", after_seq=1, epoch=0, holder="older", ticket=1)
+    assert [e["seq"] for e in older.feed(log)] == [2, 3, 4]  # stops at "me"
+    local = [encode_batch([*events[:3], attach_mark(1, "local"), *events[3:]])[0]]
+    stale = LogReader("s", after_seq=1, epoch=0, holder="me", ticket=5)
+    assert [e["seq"] for e in stale.feed(local)] == [2]  # resumed on the owner since
+    saw_it = LogReader("s", after_seq=1, epoch=1, holder="me", ticket=5)
+    assert saw_it.feed(local)[-1]["type"] == "stream_end" and saw_it.ended
+
+
 def test_an_attach_overtaken_by_a_newer_takeover_is_refused() -> None:
-    """The owner's side: attach counts only from the newest epoch; a release only from the
-    current holder; a resume on the owner is a takeover too."""
+    """The owner's side: a relay's attach counts only if no relay with a later ticket
+    attached and no resume on the owner happened after the epoch it saw; a release only
+    from the current holder."""
     store: Any = build_store(
         StoreConfig(type="redis", url="redis://127.0.0.1:1/0"), grace_s=30, buffer_events=16
     )
     log: Any = store.open_log("s", "k", http=False)
-    assert log.attach(0, "b") and (log.epoch, log.holder) == (1, "b")
-    assert not log.attach(0, "late")  # based on epoch 0: overtaken by b
+    assert log.attach(0, "b", 2) and (log.epoch, log.holder) == (1, "b")
+    assert not log.attach(0, "late", 1)  # an earlier ticket: an older resume than b's
+    assert log.attach(0, "c", 3) and log.holder == "c"  # a newer one, on a stale epoch
     log.take_over()  # a resume on the owner itself
-    assert not log.release("b")  # b's release comes late: it no longer holds it
-    assert log.attach(2, "c") and log.release("c") and log.holder is None
+    assert not log.release("c")  # c's release comes late: it no longer holds it
+    assert not log.attach(2, "d", 4)  # it did not see the resume on the owner
+    assert log.attach(3, "e", 5) and log.release("e") and log.holder is None
     marks = [item for item in log.pending if "attach" in item]
-    assert marks == [attach_mark(1, "b"), attach_mark(2, "local"), attach_mark(3, "c")]
+    assert marks == [
+        attach_mark(1, "b", 2),
+        attach_mark(2, "c", 3),
+        attach_mark(3, "local"),
+        attach_mark(4, "e", 5),
+    ]
 
 
 class FakeLog:
@@ -158,7 +187,7 @@ class FakeLog:
     def detached(self) -> None:
         return None
 
-    def attach(self, basis: int, holder: str) -> bool:
+    def attach(self, basis: int, holder: str, ticket: int) -> bool:
         return False
 
     def release(self, holder: str) -> bool:

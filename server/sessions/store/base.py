@@ -25,10 +25,12 @@ class Control:
     op: ControlOp
     key: str
     scope: Literal["token", "http"] = "token"
-    # attach: the takeover epoch the sender saw in the registry (``RemoteSession.epoch``);
-    # attach and release: the sender's name for this attachment.
+    # attach: the takeover epoch the sender saw in the registry (``RemoteSession.epoch``)
+    # and its ticket (``SessionStore.ticket``); attach and release: the sender's name for
+    # this attachment.
     basis: int = 0
     holder: str = ""
+    ticket: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,10 +72,11 @@ class EventLog(Protocol):
         """The session's transport went away (recorded in the registry entry)."""
         ...
 
-    def attach(self, basis: int, holder: str) -> bool:
-        """A reader on another node takes the session over, having seen epoch ``basis``.
-        Accepted (True) only if no takeover happened since: then the next epoch and a
-        takeover mark go into the log. An older attach never undoes a newer one."""
+    def attach(self, basis: int, holder: str, ticket: int) -> bool:
+        """A reader on another node takes the session over, having seen epoch ``basis``,
+        with ``ticket``. Accepted (True) only if it is the newest resume: no resume on
+        this node since ``basis``, and no relay with a later ticket. Then the next epoch
+        and a takeover mark go into the log. An older attach never undoes a newer one."""
         ...
 
     def release(self, holder: str) -> bool:
@@ -121,13 +124,24 @@ class SessionStore(Protocol):
         waited for (bounded) instead of reported unknown."""
         ...
 
+    async def ticket(self, remote: RemoteSession) -> int | None:
+        """The next takeover ticket of ``remote``: the store hands them out in the order
+        relays ask, on every node, so the owner can tell which of two relays' attaches
+        came from the newer resume (None: the entry is gone, or the store did not answer)."""
+        ...
+
     def events(
-        self, remote: RemoteSession, after_seq: int, holder: str | None = None
+        self,
+        remote: RemoteSession,
+        after_seq: int,
+        holder: str | None = None,
+        ticket: int | None = None,
     ) -> AsyncGenerator[Envelope, None]:
         """The logged events with seq > ``after_seq``, then the live ones, until
         ``stream_end``; a recovery ``metadata`` first when the log was trimmed past
         ``after_seq``; ``error{node_lost}`` + ``stream_end{error}`` if the owner died or
-        its log was dropped. Ends silently at a takeover by anyone but ``holder``."""
+        its log was dropped. Ends silently at a takeover newer than the reader's (whose
+        name is ``holder``, whose attach carried ``ticket``)."""
         ...
 
     async def owner_of_http(self, session_id: str) -> str | None:

@@ -34,8 +34,15 @@ class MemoryStore:
     ) -> RemoteSession | None:
         return None
 
+    async def ticket(self, remote: RemoteSession) -> int | None:
+        return None
+
     async def events(
-        self, remote: RemoteSession, after_seq: int, holder: str | None = None
+        self,
+        remote: RemoteSession,
+        after_seq: int,
+        holder: str | None = None,
+        ticket: int | None = None,
     ) -> AsyncGenerator[Envelope, None]:
         return
         yield

@@ -2,7 +2,7 @@
 
 Per session, under ``store.key_prefix``:
 
-- ``s:<token hash>``: a hash ``{id, node, state, epoch}``; the resume token itself is never
+- ``s:<token hash>``: a hash ``{id, node, state, epoch, ticket}``; the resume token itself is never
   stored, in the registry or in the log (``stream_start`` is logged without it).
 - ``log:<token hash>``: a Stream, one entry per flushed batch of the session's events and
   takeover marks (``XADD … MAXLEN ~ resume.buffer_events``), so the store costs one
@@ -30,9 +30,11 @@ answers again, retried until it does), and ``health()`` says so.
 
 Ordering (docs/scale-out.md): the registry entry of a token is written in the first flush
 after the session starts, and a node that does not find a token issued less than
-``2 * op_timeout_s`` ago waits for it; takeovers are numbered (``epoch``) by the owner,
-which accepts an attach only if it was based on the newest epoch, and records each one in
-the log at the point where it happened.
+``2 * op_timeout_s`` ago waits for it; takeovers are numbered (``epoch``) by the owner and
+recorded in the log at the point where each happened; a relay also takes a ``ticket``
+from the entry (one counter in Redis, so tickets follow the order in which relays on any
+node asked), and the owner accepts its attach only if no resume on the owner happened
+after the epoch it saw and no relay with a later ticket attached.
 """
 
 from __future__ import annotations
@@ -87,6 +89,13 @@ def connect(url: str, **options: Any) -> Any:
     return aioredis.Redis.from_url(url, retry=Retry(NoBackoff(), 0), **_CLIENT_OPTIONS, **options)
 
 
+# A relay's takeover ticket: one counter per registry entry, never for an entry that is
+# gone (HINCRBY would create it without an expiry).
+_NEXT_TICKET = """
+if redis.call('HEXISTS', KEYS[1], 'node') == 0 then return false end
+return redis.call('HINCRBY', KEYS[1], 'ticket', 1)
+"""
+
 FAILURES = (RedisError, OSError, TimeoutError)
 READ_COUNT = 512  # log entries per XREAD/XRANGE reply
 FIRST_POLL_S = 0.005  # waiting for a new token's entry: polls double from this
@@ -122,6 +131,8 @@ class RedisLog:
         self.batches = 0
         self.epoch = 0  # the newest takeover; written to the entry after its mark
         self.holder: str | None = None  # who reads the session since that takeover
+        self.local_epoch = 0  # the newest takeover by a resume on this node
+        self.ticket = 0  # the newest relay's ticket (SessionStore.ticket)
         self.epoch_written = True
         self.chat: str | None = None  # the message id of a detached /api/chat answer
         self.chat_written = True
@@ -146,10 +157,13 @@ class RedisLog:
             self.state = "detached"
             self.store.dirty(self)
 
-    def attach(self, basis: int, holder: str) -> bool:
-        if basis != self.epoch:
-            return False  # someone took over after the sender looked: it is the older one
-        self._new_epoch(holder)
+    def attach(self, basis: int, holder: str, ticket: int) -> bool:
+        if basis < self.local_epoch or ticket <= self.ticket:
+            # Resumed here after the sender looked, or by a relay that asked for its ticket
+            # later: the sender's client is the older one.
+            return False
+        self.ticket = ticket
+        self._new_epoch(holder, ticket)
         return True
 
     def release(self, holder: str) -> bool:
@@ -159,6 +173,7 @@ class RedisLog:
         return True
 
     def take_over(self) -> None:
+        self.local_epoch = self.epoch + 1
         self._new_epoch(LOCAL)
 
     def index_chat(self, message_id: str) -> None:
@@ -166,11 +181,11 @@ class RedisLog:
         self.chat_written = False
         self.store.dirty(self)
 
-    def _new_epoch(self, holder: str) -> None:
+    def _new_epoch(self, holder: str, ticket: int | None = None) -> None:
         self.epoch += 1
         self.holder = holder
         if not self.broken:
-            self.pending.append(attach_mark(self.epoch, holder))
+            self.pending.append(attach_mark(self.epoch, holder, ticket))
             self.epoch_written = False
             self.store.dirty(self)
 
@@ -238,6 +253,7 @@ class RedisStore:
         self._redis: Any = connect(
             config.url, socket_connect_timeout=config.op_timeout_s, health_check_interval=0
         )
+        self._next_ticket = self._redis.register_script(_NEXT_TICKET)
         self._dirty: dict[RedisLog, None] = {}
         self._live: set[RedisLog] = set()
         self._controls: list[tuple[str, Control]] = []
@@ -357,8 +373,22 @@ class RedisStore:
             epoch=int(entry.get("epoch", 0)),
         )
 
+    async def ticket(self, remote: RemoteSession) -> int | None:
+        try:
+            async with asyncio.timeout(self.config.op_timeout_s):
+                ticket = await self._next_ticket(keys=[self.keys.entry(remote.key)])
+            self._count(1)
+        except FAILURES as exc:
+            self._failed(exc)
+            return None
+        return None if ticket is None else int(ticket)
+
     async def events(
-        self, remote: RemoteSession, after_seq: int, holder: str | None = None
+        self,
+        remote: RemoteSession,
+        after_seq: int,
+        holder: str | None = None,
+        ticket: int | None = None,
     ) -> AsyncGenerator[Envelope, None]:
         reader = LogReader(
             remote.session_id,
@@ -366,6 +396,7 @@ class RedisStore:
             clock_ms=int(time.time() * 1000),
             epoch=remote.epoch,
             holder=holder,
+            ticket=ticket,
         )
         log_key = self.keys.log(remote.key)
         try:
@@ -493,7 +524,7 @@ class RedisStore:
                 "scope": control.scope,
             }
             if control.holder:
-                message.update(basis=control.basis, holder=control.holder)
+                message.update(basis=control.basis, holder=control.holder, ticket=control.ticket)
             pipe.publish(self.keys.control(node), orjson.dumps(message))
         for log in forget:
             pipe.delete(self.keys.entry(log.key), self.keys.log(log.key), self.keys.text(log.key))
@@ -570,12 +601,12 @@ class RedisStore:
             logger.warning("session store: ignoring a malformed control message")
             return
         http = obj.get("scope") == "http"
-        basis, holder = obj.get("basis", 0), obj.get("holder", "")
-        if not isinstance(basis, int) or not isinstance(holder, str):
+        basis, holder, ticket = obj.get("basis", 0), obj.get("holder", ""), obj.get("ticket", 0)
+        if not (isinstance(basis, int) and isinstance(holder, str) and isinstance(ticket, int)):
             logger.warning("session store: ignoring a malformed control message")
             return
         scope: Literal["token", "http"] = "http" if http else "token"
-        self._on_control(Control(obj["op"], obj["key"], scope, basis, holder))
+        self._on_control(Control(obj["op"], obj["key"], scope, basis, holder, ticket))
 
     # Health.
 

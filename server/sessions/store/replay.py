@@ -6,11 +6,14 @@ session's events (one ``XADD`` per session per flush, not one per token), encode
 JSON array. The reader de-duplicates by ``seq``, so reading the same entry twice (the
 replay and the live follow overlap by design) never sends an event twice.
 
-Between the events sit *takeover marks*, ``{"attach": <epoch>, "by": <holder>}``: the owner
-writes one at the exact point where a new reader took the session over (a relay on another
-node, or a resume on the owner itself). A relay that reads a mark newer than the epoch it
-attached at, made by someone else, stops there: after a takeover the old reader receives
-nothing more. The log never holds a resume token: ``stream_start`` is logged without it.
+Between the events sit *takeover marks*, ``{"attach": <epoch>, "by": <holder>}`` (and
+``"ticket": <n>`` for a relay's): the owner writes one at the exact point where a new
+reader took the session over (a relay on another node, or a resume on the owner itself).
+A relay that reads a mark of a newer resume than its own stops there: after a takeover the
+old reader receives nothing more. Relays are ordered by their tickets, which the store
+hands out in the order relays ask for them; a resume on the owner by its epoch, which the
+relay compares with the one it saw in the registry. The log never holds a resume token:
+``stream_start`` is logged without it.
 """
 
 from __future__ import annotations
@@ -77,9 +80,13 @@ def shareable(envelope: Envelope) -> Envelope:
     return {**envelope, "data": data}
 
 
-def attach_mark(epoch: int, holder: str) -> dict[str, Any]:
-    """The log item recording that ``holder`` took the session over at ``epoch``."""
-    return {"attach": epoch, "by": holder}
+def attach_mark(epoch: int, holder: str, ticket: int | None = None) -> dict[str, Any]:
+    """The log item recording that ``holder`` took the session over at ``epoch`` (a relay,
+    with its ``ticket``; None: a resume on the owner)."""
+    mark: dict[str, Any] = {"attach": epoch, "by": holder}
+    if ticket is not None:
+        mark["ticket"] = ticket
+    return mark
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,15 +147,18 @@ WATCHING = "*watching"
 class LogReader:
     """Follows one session's log for a client that has seen up to ``after_seq``.
 
-    ``epoch`` is the takeover epoch the registry showed when this reader attached, and
-    ``holder`` the name its attach carried: a later mark by anyone else ends the reading
-    (``superseded``) at that mark."""
+    ``epoch`` is the takeover epoch the registry showed when this reader attached,
+    ``holder`` the name its attach carried and ``ticket`` its ticket (None: it sent no
+    attach). A mark of a newer resume by anyone else ends the reading (``superseded``) at
+    that mark: a relay's with a later ticket, or the owner's with a later epoch (for a
+    reader without a ticket, any mark with a later epoch)."""
 
     session_id: str
     after_seq: int
     clock_ms: int = 0
     epoch: int = 0
     holder: str | None = None
+    ticket: int | None = None
     last_seq: int = field(init=False)
     ended: bool = field(default=False, init=False)
     superseded: bool = field(default=False, init=False)
@@ -173,11 +183,7 @@ class LogReader:
             for item in decode_batch(raw):
                 if "attach" not in item:
                     logged.append(item)
-                elif (
-                    self.holder != WATCHING
-                    and item["attach"] > self.epoch
-                    and item["by"] != self.holder
-                ):
+                elif self._newer(item):
                     self.superseded = True  # taken over: nothing after this mark is ours
                     break
             if self.superseded:
@@ -200,6 +206,14 @@ class LogReader:
                 self.ended = True
                 break
         return out
+
+    def _newer(self, mark: dict[str, Any]) -> bool:
+        """True if ``mark`` is a takeover by a resume newer than this reader's."""
+        if self.holder == WATCHING or mark["by"] == self.holder:
+            return False
+        if self.ticket is not None and "ticket" in mark:
+            return bool(mark["ticket"] > self.ticket)  # a relay that resumed later
+        return bool(mark["attach"] > self.epoch)  # a takeover this reader did not see
 
     def node_lost(self, message: str = "the node running this session was lost") -> list[Envelope]:
         """What the client gets when the owner died (or its shared log was dropped) before
