@@ -393,3 +393,44 @@ async def test_a_resume_right_after_a_relay_lost_its_reader_on_the_same_node_rea
     assert new_relay.scope.cancel(session.id)
     await eventually(lambda: ended(new))
     assert check_session(first.events[:1] + new.events)["reason"] == "cancelled"
+
+
+async def test_an_older_sse_session_ending_does_not_hide_a_newer_one_of_its_id(
+    nodes: Nodes, redis: RedisServer
+) -> None:
+    """Two /api/stream sessions with one id, the older on B, the newer on C: the older
+    ending leaves ``http:<id>`` naming C, so a cancel on A still reaches the newer one."""
+    a, b, c = await nodes(), await nodes(), await nodes()
+    client = connect(redis.url)
+
+    async def owner_is(node: Node) -> bool:
+        return bool(await client.get("tokenmux:http:h") == node.store.node.encode())
+
+    def start_http(node: Node) -> tuple[Session, CollectingSink]:
+        sink = CollectingSink()
+        start = Start(
+            session="h",
+            messages=(Message(role="user", content="prompt"),),
+            params={"max_tokens": 40, "tokens_per_second": 40, "hang_at": 5},
+        )
+        return node.manager.http.start(start, sink), sink
+
+    try:
+        older, _ = start_http(b)
+        await eventually(lambda: owner_is(b))
+        _, newer_sink = start_http(c)
+        await eventually(lambda: owner_is(c))
+        assert b.manager.http.cancel("h")
+        await eventually(lambda: not older.live)
+        ended_entry = f"tokenmux:s:{token_key(older.resume_token or '')}"
+
+        async def older_written() -> bool:
+            return bool(await client.hget(ended_entry, "state") == b"ended")
+
+        await eventually(older_written)  # the flush that ended it has been written
+        assert await owner_is(c)
+        assert await a.manager.cancel_remote_http("h") is True
+        await eventually(lambda: ended(newer_sink))
+        assert check_session(newer_sink.events)["reason"] == "cancelled"
+    finally:
+        await client.aclose()

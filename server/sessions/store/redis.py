@@ -96,6 +96,15 @@ if redis.call('HEXISTS', KEYS[1], 'node') == 0 then return false end
 return redis.call('HINCRBY', KEYS[1], 'ticket', 1)
 """
 
+# An SSE/HTTP session ended: mark its id ended only if the id still names this node (or
+# nothing), never over a newer session of the same id on another node.
+_END_HTTP = """
+local owner = redis.call('GET', KEYS[1])
+if owner and owner ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+return 1
+"""
+
 FAILURES = (RedisError, OSError, TimeoutError)
 READ_COUNT = 512  # log entries per XREAD/XRANGE reply
 FIRST_POLL_S = 0.005  # waiting for a new token's entry: polls double from this
@@ -208,7 +217,9 @@ class RedisLog:
         if self.state is not None:
             pipe.hset(entry, "state", self.state)
             if self.http and self.state == "ended":
-                pipe.set(keys.http(self.session_id), ENDED, ex=ttl_s)
+                # Unless a newer session with this id, on another node, has it by now.
+                args = (self.store.node, ENDED, ttl_s)
+                pipe.eval(_END_HTTP, 1, keys.http(self.session_id), *args)
             self.state = None
         events, self.pending = self.pending, []
         if events:
