@@ -243,14 +243,40 @@ async def test_a_late_release_from_an_old_relay_does_not_expire_the_session(
     first_scope, session, first = start_detached(a, "s", max_tokens=200, tokens_per_second=60)
     await first_scope.close()
     await registered(redis, session)
+    log = a.manager.resumables.log_of(session)
+    assert isinstance(log, RedisLog)
     old_scope = b.scope()
-    _, old = resume(old_scope, session, after_seq=0)
-    await eventually(lambda: len(old.events) >= 3)
-    _, new = resume(c.scope(), session, after_seq=0)
-    await eventually(lambda: len(new.events) >= 8)  # C's attach reached A long ago
+    old_relay, _ = resume(old_scope, session, after_seq=0)
+    await eventually(lambda: log.holder == old_relay._holder)  # A took B's attach
+    new_relay, new = resume(c.scope(), session, after_seq=0)
+    await eventually(lambda: log.holder == new_relay._holder)  # and then C's
     await old_scope.close()  # B's release goes out now
     await eventually(lambda: ended(new), within=10)
     assert check_session(first.events[:1] + new.events)["reason"] == "complete"
+
+
+async def test_a_resume_on_a_third_node_that_read_a_stale_epoch_still_wins(
+    nodes: Nodes, redis: RedisServer
+) -> None:
+    """C resumes A's session after B did, but reads the registry before A has written B's
+    takeover (the epoch both saw is 0): C's attach comes from the newer resume, so A takes
+    it, B stops at C's mark and C reads to the end."""
+    a, b, c = await nodes(), await nodes(), await nodes()
+    first_scope, session, first = start_detached(a, "s", max_tokens=60, tokens_per_second=60)
+    await first_scope.close()
+    await registered(redis, session)
+    log = a.manager.resumables.log_of(session)
+    assert isinstance(log, RedisLog)
+    a.store.held.clear()  # A takes attaches but writes none of them to Redis yet
+    old_relay, old = resume(b.scope(), session, after_seq=0)
+    await eventually(lambda: log.holder == old_relay._holder)
+    new_relay, new = resume(c.scope(), session, after_seq=0)  # it reads epoch 0
+    await eventually(lambda: log.holder == new_relay._holder)
+    a.store.held.set()
+    await eventually(lambda: ended(new))
+    assert check_session(first.events[:1] + new.events)["reason"] == "complete"
+    await eventually(lambda: not old_relay.live)
+    assert not ended(old)
 
 
 async def test_a_log_that_failed_to_flush_is_deleted_once_redis_answers(
