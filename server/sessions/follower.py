@@ -22,6 +22,7 @@ changes nothing.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import secrets
 from collections.abc import Callable
@@ -84,6 +85,17 @@ class Follower:
     def writes_to(self, sink: Sink) -> bool:
         """A follower has one reader for life: true for the sink it was made with."""
         return self._sink is sink
+
+    def resumed_by(self, request: Resume) -> bool:
+        """True if this follower relays a resume with ``request``'s id and token (a reader,
+        or a follower a chat id authorized, never is)."""
+        token = self._request.resume_token
+        return (
+            not self.watching
+            and bool(token)
+            and request.session == self.id
+            and hmac.compare_digest(token, request.resume_token)
+        )
 
     def cancel(self, reason: EndReason = "cancelled") -> None:
         """Ask the owning node to cancel; its acknowledgement comes through the log."""

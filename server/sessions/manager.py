@@ -138,6 +138,12 @@ class SessionScope:
         except SessionError:
             if not self._manager.store.distributed:
                 raise
+            old = self._followers.get(request.session)
+            if self is self._manager.http and old is not None and old.resumed_by(request):
+                # The HTTP routes share this scope: a second EventSource resume takes the
+                # session over from the first, as it would on the node running it.
+                old.cancel_following()
+                self._unfollow(old)
             return self._follow(request, sink, on_refused)
         if self._live.get(session.id, session) is not session:
             # Two lives under one id on one socket could not be told apart by the client.

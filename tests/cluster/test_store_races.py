@@ -460,3 +460,35 @@ async def test_an_older_sse_session_ending_does_not_hide_a_newer_one_of_its_id(
         assert check_session(newer_sink.events)["reason"] == "cancelled"
     finally:
         await client.aclose()
+
+
+async def test_a_second_eventsource_resume_on_a_relaying_node_takes_the_session_over(
+    nodes: Nodes, redis: RedisServer
+) -> None:
+    """Every SSE request of B shares one scope: an EventSource that reconnects before B
+    noticed its old connection died resumes again there, and takes the session over from
+    the old relay (it is not refused as a duplicate), with A's registry still stale."""
+    a, b = await nodes(), await nodes()
+    params = {"max_tokens": 60, "tokens_per_second": 40, "hang_at": 30}
+    first_scope, session, first = start_detached(a, "s", **params)
+    await first_scope.close()
+    await registered(redis, session)
+    log = a.manager.resumables.log_of(session)
+    assert isinstance(log, RedisLog)
+    a.store.held.clear()
+    old_relay, old = resume(b.manager.http, session, after_seq=0)
+    await eventually(lambda: log.holder == old_relay._holder)
+    new_relay, new = resume(b.manager.http, session, after_seq=0)
+    await new_relay.accepted()
+    await eventually(lambda: not old_relay.live)  # taken over at once, on B
+    await eventually(lambda: log.holder == new_relay._holder)
+    a.store.held.set()
+
+    def chunks() -> list[Envelope]:
+        return [e for e in new.events if e["type"] == "content_chunk"]
+
+    await eventually(lambda: len(chunks()) == 30)
+    assert not ended(old)
+    assert b.manager.http.cancel(session.id)  # the new relay is the one B's cancel finds
+    await eventually(lambda: ended(new))
+    assert check_session(first.events[:1] + new.events)["reason"] == "cancelled"
