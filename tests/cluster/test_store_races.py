@@ -155,6 +155,23 @@ async def registered(redis: RedisServer, session: Session) -> None:
     await eventually(there)
 
 
+async def detached_with_writes_held(
+    node: Node, redis: RedisServer
+) -> tuple[Session, CollectingSink, RedisLog]:
+    """A detached session on ``node`` that hangs at token 30, registered in Redis; from
+    here on ``node`` takes attaches but writes none of them to Redis (its registry entry
+    stays stale until the test lets the writes go)."""
+    first_scope, session, sink = start_detached(
+        node, "s", max_tokens=60, tokens_per_second=40, hang_at=30
+    )
+    await first_scope.close()
+    await registered(redis, session)
+    log = node.manager.resumables.log_of(session)
+    assert isinstance(log, RedisLog)
+    node.store.held.clear()
+    return session, sink, log
+
+
 async def test_a_token_is_valid_on_another_node_before_its_owner_has_written_it(
     nodes: Nodes,
 ) -> None:
@@ -319,15 +336,9 @@ async def test_a_relay_replaced_on_its_own_node_is_not_ranked_behind_the_one_it_
     as overtaken by the first relay, and it would have stopped at that one's mark): it
     reads on live, and a cancel from B reaches A."""
     a, b = await nodes(), await nodes()
-    params = {"max_tokens": 60, "tokens_per_second": 40, "hang_at": 30}
-    first_scope, session, _ = start_detached(a, "s", **params)
-    await first_scope.close()
-    await registered(redis, session)
+    session, _, log = await detached_with_writes_held(a, redis)
     assert session.resume_token is not None
     key = token_key(session.resume_token)
-    log = a.manager.resumables.log_of(session)
-    assert isinstance(log, RedisLog)
-    a.store.held.clear()  # A takes B's attach, but writes none of it to Redis yet
     old_sink, new_sink = CollectingSink(), CollectingSink()
     found = await b.store.find(session.id, key)
     assert found is not None
@@ -358,13 +369,7 @@ async def test_two_quick_resumes_on_one_node_from_two_connections_the_newer_read
     the second relay reads the old epoch. It is the newer resume, so it reads on to the
     end, and the first relay stops at the second one's takeover mark."""
     a, b = await nodes(), await nodes()
-    params = {"max_tokens": 60, "tokens_per_second": 40, "hang_at": 30}
-    first_scope, session, first = start_detached(a, "s", **params)
-    await first_scope.close()
-    await registered(redis, session)
-    log = a.manager.resumables.log_of(session)
-    assert isinstance(log, RedisLog)
-    a.store.held.clear()  # A takes B's attaches, but writes none of it to Redis yet
+    session, first, log = await detached_with_writes_held(a, redis)
     old_relay, old = resume(b.scope(), session, after_seq=0)
     await eventually(lambda: log.epoch == 1)  # A took the first relay's attach
     new_relay, new = resume(b.scope(), session, after_seq=0)  # another connection on B
@@ -392,13 +397,7 @@ async def test_a_resume_right_after_a_relay_lost_its_reader_on_the_same_node_rea
     overtaken by the relay it follows, and A keeps the session for it."""
     a = await nodes(grace_s=0.5)
     b = await nodes()
-    params = {"max_tokens": 60, "tokens_per_second": 40, "hang_at": 30}
-    first_scope, session, first = start_detached(a, "s", **params)
-    await first_scope.close()
-    await registered(redis, session)
-    log = a.manager.resumables.log_of(session)
-    assert isinstance(log, RedisLog)
-    a.store.held.clear()
+    session, first, log = await detached_with_writes_held(a, redis)
     old_scope = b.scope()
     resume(old_scope, session, after_seq=0)
     await eventually(lambda: log.epoch == 1)
@@ -469,13 +468,7 @@ async def test_a_second_eventsource_resume_on_a_relaying_node_takes_the_session_
     noticed its old connection died resumes again there, and takes the session over from
     the old relay (it is not refused as a duplicate), with A's registry still stale."""
     a, b = await nodes(), await nodes()
-    params = {"max_tokens": 60, "tokens_per_second": 40, "hang_at": 30}
-    first_scope, session, first = start_detached(a, "s", **params)
-    await first_scope.close()
-    await registered(redis, session)
-    log = a.manager.resumables.log_of(session)
-    assert isinstance(log, RedisLog)
-    a.store.held.clear()
+    session, first, log = await detached_with_writes_held(a, redis)
     old_relay, old = resume(b.manager.http, session, after_seq=0)
     await eventually(lambda: log.holder == old_relay._holder)
     new_relay, new = resume(b.manager.http, session, after_seq=0)
